@@ -1,0 +1,122 @@
+"""The process-wide metric registry and CoreDNS's core metric families.
+
+Dashboards and alerts written for CoreDNS must work unchanged, so names, labels, types and
+buckets are CoreDNS's (``plugin/metrics/vars/vars.go``; coredns-features.md section 6). Metrics
+live for the whole process: a reload builds new plugin instances but the counters go on.
+Plugins define their own families in their ``metrics.py`` against ``REGISTRY``.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from typing import Final
+
+import prometheus_client
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+
+from . import __version__
+
+prometheus_client.disable_created_metrics()  # Go's client has no *_created series
+
+REGISTRY: Final = CollectorRegistry(auto_describe=True)
+ProcessCollector(registry=REGISTRY)
+PlatformCollector(registry=REGISTRY)
+
+NAMESPACE: Final = "coredns"
+DROPPED_ZONE: Final = "dropped"
+
+#: Request duration buckets: 0.25 ms doubling to 8.192 s (CoreDNS ``plugin.TimeBuckets``).
+TIME_BUCKETS: Final = tuple(0.00025 * 2**k for k in range(16))
+#: Request and response size buckets (CoreDNS ``plugin.SizeBuckets``).
+SIZE_BUCKETS: Final = (0, 100, 200, 300, 400, 511, 1023, 2047, 4095, 8291, 16e3, 32e3, 48e3, 64e3)
+#: Query types that get their own ``type`` label value; everything else is ``other``.
+MONITORED_TYPES: Final = frozenset(
+    "A AAAA CNAME DNSKEY DS MX NSEC3 NSEC NS PTR RRSIG SOA SRV TXT HTTPS SVCB IXFR AXFR ANY".split()
+)
+
+BUILD_INFO: Final = Gauge(
+    "build_info", "A metric with a constant '1' value labeled by version, revision, and goversion from which CoreDNS was built.",
+    ["version", "revision", "goversion"], namespace=NAMESPACE, registry=REGISTRY,
+)
+BUILD_INFO.labels(__version__, "", f"python{platform.python_version()}").set(1)
+
+PANICS: Final = Counter(
+    "panics", "A metrics that counts the number of panics.",
+    namespace=NAMESPACE, registry=REGISTRY,
+)
+REQUESTS: Final = Counter(
+    "requests", "Counter of DNS requests made per zone, protocol and family.",
+    ["server", "zone", "view", "proto", "family", "type"],
+    namespace=NAMESPACE, subsystem="dns", registry=REGISTRY,
+)
+REQUEST_DURATION: Final = Histogram(
+    "request_duration_seconds", "Histogram of the time (in seconds) each request took per zone.",
+    ["server", "zone", "view"], buckets=TIME_BUCKETS,
+    namespace=NAMESPACE, subsystem="dns", registry=REGISTRY,
+)
+REQUEST_SIZE: Final = Histogram(
+    "request_size_bytes", "Size of the EDNS0 UDP buffer in bytes (64K for TCP) per zone and protocol.",
+    ["server", "zone", "view", "proto"], buckets=SIZE_BUCKETS,
+    namespace=NAMESPACE, subsystem="dns", registry=REGISTRY,
+)
+DO_REQUESTS: Final = Counter(
+    "do_requests", "Counter of DNS requests with DO bit set per zone.",
+    ["server", "zone", "view"], namespace=NAMESPACE, subsystem="dns", registry=REGISTRY,
+)
+RESPONSE_SIZE: Final = Histogram(
+    "response_size_bytes", "Size of the returned response in bytes.",
+    ["server", "zone", "view", "proto"], buckets=SIZE_BUCKETS,
+    namespace=NAMESPACE, subsystem="dns", registry=REGISTRY,
+)
+RESPONSES: Final = Counter(
+    "responses", "Counter of response status codes.",
+    ["server", "zone", "view", "rcode", "plugin"],
+    namespace=NAMESPACE, subsystem="dns", registry=REGISTRY,
+)
+PLUGIN_ENABLED: Final = Gauge(
+    "plugin_enabled", "A metric that indicates whether a plugin is enabled on per server and zone basis.",
+    ["server", "zone", "view", "name"], namespace=NAMESPACE, registry=REGISTRY,
+)
+
+
+def type_label(type_name: str) -> str:
+    """The ``type`` label value of a query type."""
+    return type_name if type_name in MONITORED_TYPES else "other"
+
+
+def report(
+    *,
+    server: str,
+    zone: str,
+    proto: str,
+    family: int,
+    type_name: str,
+    do: bool,
+    request_size: int,
+    rcode: str,
+    plugin: str,
+    response_size: int,
+    started: float,
+    view: str = "",
+) -> None:
+    """Record one answered query in the core families (CoreDNS ``vars.Report``)."""
+    REQUESTS.labels(server, zone, view, proto, str(family), type_label(type_name)).inc()
+    if do:
+        DO_REQUESTS.labels(server, zone, view).inc()
+    REQUEST_DURATION.labels(server, zone, view).observe(time.perf_counter() - started)
+    REQUEST_SIZE.labels(server, zone, view, proto).observe(request_size)
+    RESPONSE_SIZE.labels(server, zone, view, proto).observe(response_size)
+    RESPONSES.labels(server, zone, view, rcode, plugin).inc()
+
+
+def exposition() -> bytes:
+    """The registry in Prometheus text format."""
+    return prometheus_client.generate_latest(REGISTRY)

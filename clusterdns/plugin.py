@@ -1,0 +1,133 @@
+"""The contract between the server and every plugin (CoreDNS ``plugin/plugin.go``).
+
+A plugin is a ``Handler`` in a chain. ``serve_dns(req, w)`` either writes a reply through
+``w`` and returns its rcode, or calls onward with ``next_or_failure``. CoreDNS's rcode
+protocol is kept: returning SERVFAIL, REFUSED, FORMERR or NOTIMP means "I wrote nothing,
+server, answer with this rcode"; any other rcode means "I wrote the answer". Where Go returns
+an error beside the rcode, a plugin here raises ``PluginError``; the *errors* plugin logs it
+and the server answers SERVFAIL. Any other exception is a bug: the server recovers, answers
+SERVFAIL and counts it in ``coredns_panics_total``.
+
+Plugins import this module and the rest of the core, never each other. They cooperate through
+the small capability protocols at the end of this file, discovered at startup by looking at
+the handlers of a server block (as CoreDNS's *ready* and *autopath* find *kubernetes*).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar, Protocol, runtime_checkable
+
+from dnslib import DNSRecord
+
+from . import wire
+from .errors import PluginError
+from .request import Request
+
+#: Rcodes that mean "nothing was written; the server must answer" (CoreDNS ClientWrite).
+SERVER_WRITES = frozenset({wire.SERVFAIL, wire.REFUSED, wire.FORMERR, wire.NOTIMP})
+
+
+def client_wrote(rcode: int) -> bool:
+    """True when a handler returning ``rcode`` has written the reply itself."""
+    return rcode not in SERVER_WRITES
+
+
+class ResponseWriter(Protocol):
+    """Where a handler writes its reply; wrappers intercept ``write_msg``."""
+
+    @property
+    def written(self) -> bool: ...
+
+    def write_msg(self, msg: DNSRecord) -> None: ...
+
+
+class WriterWrapper:
+    """Forwards everything to the wrapped writer; subclasses override ``write_msg``."""
+
+    __slots__ = ("inner",)
+
+    def __init__(self, inner: ResponseWriter) -> None:
+        self.inner = inner
+
+    @property
+    def written(self) -> bool:
+        return self.inner.written
+
+    def write_msg(self, msg: DNSRecord) -> None:
+        self.inner.write_msg(msg)
+
+
+class NonWriter(WriterWrapper):
+    """Keeps the message instead of sending it (CoreDNS ``nonwriter``), for sub-queries."""
+
+    __slots__ = ("msg",)
+
+    def __init__(self, inner: ResponseWriter) -> None:
+        super().__init__(inner)
+        self.msg: DNSRecord | None = None
+
+    @property
+    def written(self) -> bool:
+        return self.msg is not None
+
+    def write_msg(self, msg: DNSRecord) -> None:
+        self.msg = msg
+
+
+class Handler:
+    """A link in a server block's plugin chain.
+
+    Subclasses set ``name`` (the directive) and implement ``serve_dns``. ``next`` is the rest of
+    the chain, or None for the last handler.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, next: Handler | None) -> None:
+        self.next = next
+
+    async def serve_dns(self, req: Request, w: ResponseWriter) -> int:
+        raise NotImplementedError
+
+    async def serve_next(self, req: Request, w: ResponseWriter) -> int:
+        """Call the next handler, or fail as CoreDNS's ``NextOrFailure`` does."""
+        return await next_or_failure(self.name, self.next, req, w)
+
+
+#: What a plugin's ``setup`` registers: given the rest of the chain, return this link.
+PluginFactory = Callable[[Handler | None], Handler]
+
+
+async def next_or_failure(name: str, next: Handler | None, req: Request, w: ResponseWriter) -> int:
+    """Run ``next``; with no next handler, fail with ``plugin/<name>: no next plugin found``."""
+    if next is None:
+        raise PluginError(name, "no next plugin found")
+    req.handler = next.name
+    return await next.serve_dns(req, w)
+
+
+# --- capabilities: small protocols a plugin may implement for others to find ---------------
+
+
+@runtime_checkable
+class Readiness(Protocol):
+    """Implemented by plugins that are not ready at once (kubernetes until synced)."""
+
+    name: ClassVar[str]
+
+    def ready(self) -> bool: ...
+
+
+__all__ = [
+    "Handler",
+    "NonWriter",
+    "PluginError",
+    "PluginFactory",
+    "Readiness",
+    "ResponseWriter",
+    "SERVER_WRITES",
+    "WriterWrapper",
+    "client_wrote",
+    "next_or_failure",
+]

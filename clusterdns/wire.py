@@ -1,0 +1,463 @@
+"""DNS wire format on the per-query path: hand-parsed queries, packing and truncation.
+
+Why not decode every query with dnslib: a full decode costs more than everything else a cached
+answer needs, and most plugins only ever look at the header and the question. So a query is
+parsed here by hand (header, question, the OPT record) with the acceptance rules of the DNS
+library CoreDNS uses (miekg/dns ``acceptfunc.go`` and ``Msg.unpack``); a full dnslib decode is
+done lazily, only for a plugin that asks for it.
+
+Replies are dnslib ``DNSRecord`` objects built by plugins and packed here, the way CoreDNS's
+``ScrubWriter`` shapes them (``request/request.go`` ``SizeAndDo`` and ``Scrub``, miekg/dns
+``Msg.Truncate``): uncompressed when the reply fits, compressed when that makes it fit, and
+otherwise cut record by record with TC set; the OPT record is added last and always kept.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass
+from typing import Final
+
+from dnslib import EDNS0, QTYPE, RR, DNSBuffer, DNSError, DNSLabel, DNSRecord
+
+HEADER_SIZE: Final = 12
+MIN_UDP_SIZE: Final = 512
+MAX_MSG_SIZE: Final = 65535
+MAX_NAME_WIRE_LENGTH: Final = 255
+MAX_LABEL_LENGTH: Final = 63
+MAX_POINTER_HOPS: Final = 126  # miekg/dns maxCompressionPointers
+
+# Header flag bits of the 16-bit flags word.
+FLAG_QR: Final = 0x8000
+FLAG_AA: Final = 0x0400
+FLAG_TC: Final = 0x0200
+FLAG_RD: Final = 0x0100
+FLAG_RA: Final = 0x0080
+FLAG_Z: Final = 0x0040
+FLAG_AD: Final = 0x0020
+FLAG_CD: Final = 0x0010
+
+OPCODE_QUERY: Final = 0
+OPCODE_NOTIFY: Final = 4
+
+TYPE_OPT: Final = 41
+CLASS_IN: Final = 1
+
+# Rcodes used by the core (RFC 1035, RFC 6891).
+NOERROR: Final = 0
+FORMERR: Final = 1
+SERVFAIL: Final = 2
+NXDOMAIN: Final = 3
+NOTIMP: Final = 4
+REFUSED: Final = 5
+BADVERS: Final = 16
+
+RCODE_NAMES: Final = {
+    0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP", 5: "REFUSED",
+    6: "YXDOMAIN", 7: "YXRRSET", 8: "NXRRSET", 9: "NOTAUTH", 10: "NOTZONE", 16: "BADSIG",
+    17: "BADKEY", 18: "BADTIME", 19: "BADMODE", 20: "BADNAME", 21: "BADALG", 22: "BADTRUNC",
+    23: "BADCOOKIE",
+}
+
+# EDNS options CoreDNS echoes when it reuses the query's OPT (request/edns0.go).
+ECHOED_EDNS_OPTIONS: Final = frozenset({3, 9, 10, 11, 12})  # NSID EXPIRE COOKIE KEEPALIVE PADDING
+
+_HEADER = struct.Struct("!6H")
+_U16 = struct.Struct("!H")
+_RR_FIXED = struct.Struct("!HHIH")  # type, class, ttl, rdlength
+_OPT_FIXED = struct.Struct("!BHHIH")  # root name, type, class, ttl, rdlength
+
+# Label bytes that miekg/dns writes with a backslash in presentation format.
+_ESCAPED_WITH_BACKSLASH: Final = frozenset(b".'@;()\"\\ ")
+
+
+class Malformed(enum.Enum):
+    """Why a datagram is not a query we can serve, and so which answer it gets."""
+
+    DROP = "drop"  # no reply at all: too short, or a response (QR=1)
+    NOTIMP = "notimp"  # opcode other than QUERY/NOTIFY: header-only NOTIMP
+    FORMERR_HEADER = "formerr-header"  # counts out of range: header-only FORMERR
+    FORMERR = "formerr"  # a section does not parse: FORMERR, question echoed if it parsed
+    NO_QUESTION = "no-question"  # header only, nothing after it: SERVFAIL without question
+
+
+@dataclass(frozen=True, slots=True)
+class Edns:
+    """The query's OPT record, as far as the server needs it."""
+
+    udp_size: int
+    version: int
+    do: bool
+    flags_ttl: int  # the OPT TTL field: ext-rcode, version, DO, Z
+    options: bytes  # raw RDATA (option TLVs)
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A parsed query: header fields, the single question and the OPT record."""
+
+    data: bytes
+    id: int
+    flags: int
+    qname: str  # presentation form, original case, fully qualified
+    qname_labels: tuple[bytes, ...]  # wire labels, original case
+    qtype: int
+    qclass: int
+    question_end: int  # offset just after the question (0 if it did not parse)
+    edns: Edns | None
+
+    @property
+    def opcode(self) -> int:
+        return (self.flags >> 11) & 0xF
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A datagram that cannot be served, with what is known of it for the error reply."""
+
+    kind: Malformed
+    id: int = 0
+    flags: int = 0
+    question: bytes = b""  # wire bytes of the question when it parsed
+
+
+def _read_name(data: bytes, offset: int) -> tuple[tuple[bytes, ...], int]:
+    """Read a possibly compressed name; return its labels and the offset after it."""
+    labels: list[bytes] = []
+    end = -1
+    hops = 0
+    wire_length = 1
+    size = len(data)
+    while True:
+        if offset >= size:
+            raise ValueError("name runs past the end")
+        length = data[offset]
+        if length == 0:
+            offset += 1
+            break
+        kind = length & 0xC0
+        if kind == 0xC0:
+            if offset + 1 >= size:
+                raise ValueError("truncated pointer")
+            hops += 1
+            if hops > MAX_POINTER_HOPS:
+                raise ValueError("too many compression pointers")
+            if end < 0:
+                end = offset + 2
+            offset = ((length & 0x3F) << 8) | data[offset + 1]
+            continue
+        if kind:
+            raise ValueError("reserved label type")
+        label = data[offset + 1 : offset + 1 + length]
+        if len(label) != length:
+            raise ValueError("label runs past the end")
+        wire_length += length + 1
+        if wire_length > MAX_NAME_WIRE_LENGTH:
+            raise ValueError("name longer than 255 octets")
+        labels.append(label)
+        offset += 1 + length
+    return tuple(labels), (end if end >= 0 else offset)
+
+
+def label_to_text(label: bytes) -> str:
+    """Presentation form of one label, escaped as miekg/dns does."""
+    if label.isascii() and label.isalnum():
+        return label.decode("ascii")
+    out = []
+    for byte in label:
+        if byte in _ESCAPED_WITH_BACKSLASH:
+            out.append("\\" + chr(byte))
+        elif byte < 0x21 or byte > 0x7E:
+            out.append(f"\\{byte:03d}")
+        else:
+            out.append(chr(byte))
+    return "".join(out)
+
+
+def labels_to_text(labels: tuple[bytes, ...]) -> str:
+    """Presentation form of a name, fully qualified (``.`` for the root)."""
+    if not labels:
+        return "."
+    return ".".join(label_to_text(label) for label in labels) + "."
+
+
+def _skip_rr(data: bytes, offset: int) -> tuple[int, int, int, int, int]:
+    """Skip one resource record; return (offset after it, type, class, ttl, rdata start)."""
+    _, offset = _read_name(data, offset)
+    if offset + _RR_FIXED.size > len(data):
+        raise ValueError("truncated record")
+    rtype, rclass, ttl, rdlength = _RR_FIXED.unpack_from(data, offset)
+    offset += _RR_FIXED.size
+    if offset + rdlength > len(data):
+        raise ValueError("truncated rdata")
+    return offset + rdlength, rtype, rclass, ttl, offset
+
+
+def parse_query(data: bytes) -> Query | Rejected:
+    """Parse a query the way miekg/dns accepts it for CoreDNS; never raises."""
+    if len(data) < HEADER_SIZE:
+        return Rejected(Malformed.DROP)
+    qid, flags, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(data)
+    if flags & FLAG_QR:
+        return Rejected(Malformed.DROP, qid, flags)
+    opcode = (flags >> 11) & 0xF
+    if opcode != OPCODE_QUERY and opcode != OPCODE_NOTIFY:
+        return Rejected(Malformed.NOTIMP, qid, flags)
+    if qdcount != 1 or ancount > 1 or nscount > 1 or arcount > 2:
+        return Rejected(Malformed.FORMERR_HEADER, qid, flags)
+    size = len(data)
+    if size == HEADER_SIZE:
+        return Rejected(Malformed.NO_QUESTION, qid, flags)
+    try:
+        labels, offset = _read_name(data, HEADER_SIZE)
+    except ValueError:
+        return Rejected(Malformed.FORMERR, qid, flags)
+    # miekg/dns is lenient about a question cut short after its name: type/class read as 0.
+    qtype = qclass = 0
+    if offset + 2 <= size:
+        qtype = _U16.unpack_from(data, offset)[0]
+        offset += 2
+        if offset + 2 <= size:
+            qclass = _U16.unpack_from(data, offset)[0]
+            offset += 2
+        else:
+            offset = size
+    else:
+        offset = size
+    question_end = offset
+    edns: Edns | None = None
+    try:
+        for _ in range(ancount + nscount):
+            if offset >= size:
+                break
+            offset = _skip_rr(data, offset)[0]
+        for _ in range(arcount):
+            if offset >= size:
+                break
+            offset, rtype, rclass, ttl, rdata_start = _skip_rr(data, offset)
+            if rtype == TYPE_OPT:
+                edns = Edns(
+                    udp_size=rclass,
+                    version=(ttl >> 16) & 0xFF,
+                    do=bool(ttl & 0x8000),
+                    flags_ttl=ttl,
+                    options=data[rdata_start:offset],
+                )
+    except ValueError:
+        return Rejected(Malformed.FORMERR, qid, flags, data[HEADER_SIZE:question_end])
+    return Query(
+        data=data,
+        id=qid,
+        flags=flags,
+        qname=labels_to_text(labels),
+        qname_labels=labels,
+        qtype=qtype,
+        qclass=qclass,
+        question_end=question_end,
+        edns=edns,
+    )
+
+
+def rejection_reply(rejected: Rejected) -> bytes | None:
+    """The wire reply miekg/dns and CoreDNS give to a datagram that cannot be served."""
+    if rejected.kind is Malformed.DROP:
+        return None
+    opcode_bits = rejected.flags & 0x7800
+    flags = FLAG_QR | opcode_bits
+    if (rejected.flags >> 11) & 0xF == OPCODE_QUERY:
+        flags |= rejected.flags & (FLAG_RD | FLAG_CD)
+    rcode = {
+        Malformed.NOTIMP: NOTIMP,
+        Malformed.FORMERR_HEADER: FORMERR,
+        Malformed.FORMERR: FORMERR,
+        Malformed.NO_QUESTION: SERVFAIL,
+    }[rejected.kind]
+    qdcount = 1 if rejected.question else 0
+    return _HEADER.pack(rejected.id, flags | rcode, qdcount, 0, 0, 0) + rejected.question
+
+
+class _Buffer(DNSBuffer):
+    """A dnslib buffer that compresses names only when asked to (miekg's ``Msg.Compress``)."""
+
+    def __init__(self, compress: bool) -> None:
+        super().__init__()
+        self.compress = compress
+
+    def encode_name(self, name: DNSLabel | str) -> None:
+        if self.compress:
+            super().encode_name(name)
+        else:
+            self.encode_name_nocompress(name)
+
+    def mark(self) -> int:
+        return self.offset
+
+    def rewind(self, mark: int) -> None:
+        del self.data[mark:]
+        self.offset = mark
+        self.names = {k: v for k, v in self.names.items() if v < mark}
+
+
+def _records(msg: DNSRecord) -> tuple[list[RR], list[RR], list[RR]]:
+    return msg.rr, msg.auth, [rr for rr in msg.ar if rr.rtype != TYPE_OPT]
+
+
+def _pack_sections(
+    msg: DNSRecord,
+    sections: tuple[list[RR], list[RR], list[RR]],
+    *,
+    compress: bool,
+    limit: int | None,
+) -> tuple[bytes, tuple[int, int, int], bool]:
+    """Pack header, question and records; stop at the first record that would pass ``limit``."""
+    buf = _Buffer(compress)
+    buf.pack("!6H", 0, 0, 0, 0, 0, 0)
+    for question in msg.questions:
+        question.pack(buf)
+    counts = [0, 0, 0]
+    cut = False
+    for index, section in enumerate(sections):
+        for rr in section:
+            mark = buf.mark()
+            rr.pack(buf)
+            if limit is not None and buf.offset > limit:
+                buf.rewind(mark)
+                cut = True
+                break
+            counts[index] += 1
+        if cut:
+            break
+    return bytes(buf.data), (counts[0], counts[1], counts[2]), cut
+
+
+def header_flags(msg: DNSRecord) -> int:
+    """The 16-bit flags word of a dnslib message (opcode and rcode included)."""
+    return int(msg.header.bitmap)
+
+
+def pack(msg: DNSRecord, *, compress: bool = False) -> bytes:
+    """Pack a message whole (OPT records included), uncompressed unless asked."""
+    sections = (msg.rr, msg.auth, msg.ar)
+    body, counts, _ = _pack_sections(msg, sections, compress=compress, limit=None)
+    return _HEADER.pack(msg.header.id, header_flags(msg), len(msg.questions), *counts) + body[12:]
+
+
+def opt_record(udp_size: int, flags_ttl: int, options: bytes) -> bytes:
+    """Wire form of an OPT pseudo-record."""
+    return _OPT_FIXED.pack(0, TYPE_OPT, udp_size, flags_ttl, len(options)) + options
+
+
+def echoed_options(options: bytes) -> bytes:
+    """Keep only the EDNS options CoreDNS echoes back when it reuses the query's OPT."""
+    out = bytearray()
+    offset = 0
+    while offset + 4 <= len(options):
+        code, length = struct.unpack_from("!HH", options, offset)
+        end = offset + 4 + length
+        if end > len(options):
+            break
+        if code in ECHOED_EDNS_OPTIONS:
+            out += options[offset:end]
+        offset = end
+    return bytes(out)
+
+
+def _opt_rdata(rr: RR) -> bytes:
+    buf = DNSBuffer()
+    for option in rr.rdata:
+        option.pack(buf)
+    return bytes(buf.data)
+
+
+@dataclass(frozen=True, slots=True)
+class Packed:
+    """A reply ready to send, and what the query log reports about it."""
+
+    wire: bytes
+    written_size: int  # length as the plugin wrote it, before OPT shaping and truncation
+    truncated: bool
+
+
+def pack_reply(
+    msg: DNSRecord,
+    *,
+    query_edns: Edns | None,
+    limit: int,
+    udp: bool,
+    ipv6: bool,
+) -> Packed:
+    """Shape and pack a reply as CoreDNS's ScrubWriter does.
+
+    The OPT record is normalised to the client's (version 0, the client's UDP size, DO copied,
+    other flags cleared); without an OPT in the query the reply's own OPT, if any, is left as
+    the plugin wrote it. The reply is sent uncompressed when it fits in ``limit``, compressed
+    when that makes it fit (or when a UDP reply passes the fragmentation limit of 1480 bytes on
+    IPv4 / 1220 on IPv6, as NSD and CoreDNS do), and otherwise cut after the last record that
+    fits, with TC set.
+    """
+    sections = _records(msg)
+    opt: bytes = b""
+    plugin_opts = [rr for rr in msg.ar if rr.rtype == TYPE_OPT]
+    if query_edns is not None:
+        if plugin_opts:
+            options = _opt_rdata(plugin_opts[-1])
+        else:
+            options = echoed_options(query_edns.options)
+        ttl = query_edns.flags_ttl & 0xFF00  # keep DO and upper Z; ext-rcode, version = 0
+        opt = opt_record(query_edns.udp_size, ttl, options)
+    elif plugin_opts:
+        sections = (sections[0], sections[1], sections[2] + plugin_opts)
+    flags = header_flags(msg)
+    qdcount = len(msg.questions)
+    room = limit - len(opt)
+
+    body, counts, cut = _pack_sections(msg, sections, compress=False, limit=None)
+    written_size = len(body)
+    if query_edns is not None and plugin_opts:
+        written_size += 11 + len(_opt_rdata(plugin_opts[-1]))
+    fragment_limit = 1220 if ipv6 else 1480
+    if len(body) > room or (udp and len(body) + len(opt) > fragment_limit):
+        compressed, counts2, _ = _pack_sections(msg, sections, compress=True, limit=None)
+        if len(compressed) <= room:
+            body, counts = compressed, counts2
+        else:
+            body, counts, cut = _pack_sections(msg, sections, compress=True, limit=room)
+    if cut:
+        flags |= FLAG_TC
+    arcount = counts[2] + (1 if opt else 0)
+    header = _HEADER.pack(msg.header.id, flags, qdcount, counts[0], counts[1], arcount)
+    return Packed(header + body[HEADER_SIZE:] + opt, written_size, cut)
+
+
+def parse_message(data: bytes) -> DNSRecord:
+    """A full dnslib decode, for plugins that need every section; raises ``DNSError``."""
+    return DNSRecord.parse(data)
+
+
+def question_label(labels: tuple[bytes, ...]) -> DNSLabel:
+    """A dnslib label for a name given as wire labels (keeps case and odd bytes exactly)."""
+    return DNSLabel(list(labels))
+
+
+def qtype_name(qtype: int) -> str:
+    """Mnemonic of a type (``A``, ``SRV``), or ``TYPE<n>`` as RFC 3597 writes unknown ones."""
+    try:
+        return str(QTYPE[qtype])
+    except Exception:  # dnslib raises its own BimapError subclass
+        return f"TYPE{qtype}"
+
+
+__all__ = [
+    "DNSError",
+    "EDNS0",
+    "Edns",
+    "Malformed",
+    "Packed",
+    "Query",
+    "Rejected",
+    "pack",
+    "pack_reply",
+    "parse_query",
+    "rejection_reply",
+]
