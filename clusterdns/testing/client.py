@@ -32,7 +32,7 @@ async def query(
         name,
         rdtype,
         rdclass,
-        use_edns=(0 if use_edns is True else use_edns) if use_edns is not False else None,
+        use_edns=0 if use_edns is True else use_edns,
         payload=payload,
         want_dnssec=want_dnssec,
     )
