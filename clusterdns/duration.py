@@ -60,6 +60,8 @@ def parse_duration(text: str) -> int:
         while i < len(s) and s[i] != "." and not (s[i].isascii() and s[i].isdigit()):
             i += 1
         unit, s = s[:i], s[i:]
+        if not unit:
+            raise ValueError(f"time: missing unit in duration {_quote(text)}")
         if unit not in _UNIT_NANOSECONDS:
             raise ValueError(f"time: unknown unit {_quote(unit)} in duration {_quote(text)}")
         scale = _UNIT_NANOSECONDS[unit]

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final
 
+from .errors import ConfigError
 from .log import core_logger
 
 Response = tuple[int, bytes, str]  # status, body, content type
@@ -27,12 +28,51 @@ _MAX_HEADER_BYTES: Final = 16384
 log = core_logger()
 
 
+def split_host_port(address: str) -> tuple[str, str]:
+    """Go's ``net.SplitHostPort``; ValueError carries Go's ``address X: why`` message."""
+
+    def fail(why: str) -> ValueError:
+        return ValueError(f"address {address}: {why}")
+
+    colon = address.rfind(":")
+    if colon < 0:
+        raise fail("missing port in address")
+    start, end_bracket = 0, 0
+    if address.startswith("["):
+        end = address.find("]")
+        if end < 0:
+            raise fail("missing ']' in address")
+        if end + 1 == len(address):
+            raise fail("missing port in address")
+        if end + 1 != colon:
+            if address[end + 1] == ":":
+                raise fail("too many colons in address")
+            raise fail("missing port in address")
+        host = address[1:end]
+        start, end_bracket = 1, end + 1
+    else:
+        host = address[:colon]
+        if ":" in host:
+            raise fail("too many colons in address")
+    if "[" in address[start:]:
+        raise fail("unexpected '[' in address")
+    if "]" in address[end_bracket:]:
+        raise fail("unexpected ']' in address")
+    return host, address[colon + 1 :]
+
+
 def split_address(address: str) -> tuple[str, int]:
-    """``:8080`` -> ('', 8080); ``localhost:9153``; ``[::1]:8181``."""
-    host, _, port = address.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host, int(port)
+    """``:8080`` -> ('', 8080); ``localhost:9153``; ``[::1]:8181``; ``:http`` by service name."""
+    try:
+        host, port = split_host_port(address)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if port.isdigit():
+        return host, int(port)
+    try:
+        return host, socket.getservbyname(port, "tcp")
+    except OSError:
+        raise ConfigError(f"address {address}: unknown port") from None
 
 
 @dataclass(eq=False)

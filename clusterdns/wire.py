@@ -60,6 +60,13 @@ RCODE_NAMES: Final = {
     23: "BADCOOKIE",
 }
 
+
+
+def rcode_name(rcode: int) -> str:
+    """``NOERROR``..., or ``RCODE<n>`` for codes without a name (CoreDNS ``rcode.ToString``)."""
+    return RCODE_NAMES.get(rcode) or f"RCODE{rcode}"
+
+
 # EDNS options CoreDNS echoes when it reuses the query's OPT (request/edns0.go).
 ECHOED_EDNS_OPTIONS: Final = frozenset({3, 9, 10, 11, 12})  # NSID EXPIRE COOKIE KEEPALIVE PADDING
 

@@ -75,8 +75,13 @@ def build(source: CorefileSource, *, process: Runtime, default_port: str) -> Ins
             if str(zone) in seen:
                 raise ConfigError(f"cannot serve {zone} - it is already defined")
             seen.add(str(zone))
-        config = BlockConfig(index=index, zones=zones)
-        for directive in sorted(block.directive_names(), key=registry.ORDER.__getitem__):
+        instance.blocks.append(BlockConfig(index=index, zones=zones))
+    # As caddy does: each directive is set up in every block before the next directive, so
+    # hooks run in directive order across blocks (all of ready's before health's lameduck).
+    for directive in registry.names():
+        for block, config in zip(server_blocks, instance.blocks):
+            if directive not in block.directive_names():
+                continue
             dispenser = Dispenser(block.tokens(directive), file=source.path)
             controller = Controller(
                 directive=directive, dispenser=dispenser, config=config, instance=instance
@@ -86,8 +91,8 @@ def build(source: CorefileSource, *, process: Runtime, default_port: str) -> Ins
             except CorefileError as exc:
                 raise PluginSetupError(directive, str(exc)) from exc
             config.directives.append(directive)
+    for config in instance.blocks:
         config.compile()
-        instance.blocks.append(config)
     instance.muxes = _muxes(instance.blocks)
     return instance
 

@@ -165,7 +165,7 @@ class Mux:
                 type_name=req.type_name,
                 do=req.do,
                 request_size=req.request_size,
-                rcode=wire.RCODE_NAMES.get(rcode, str(rcode)),
+                rcode=wire.rcode_name(rcode),
                 plugin="",
                 response_size=outcome.size if outcome else 0,
                 started=started,
