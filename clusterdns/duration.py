@@ -1,111 +1,178 @@
-"""Go's ``time.ParseDuration`` and ``Duration.String``, because CoreDNS speaks durations so.
+"""Go's ``time.ParseDuration`` and ``Duration.String``, because CoreDNS speaks Go time.
 
-A Corefile written for CoreDNS says ``reload 300ms`` or ``lameduck 1h30m``; the same text must
-be accepted (and the same text rejected, with Go's message) here. Units: ns, us (µs, μs), ms,
-s, m, h; decimal fractions and several unit groups are allowed; a bare ``0`` needs no unit.
-Log lines print durations the way Go does (``5m0s``, ``1.5s``, ``300ms``).
+Corefiles written for CoreDNS say ``reload 300ms``, ``lameduck 5s``, ``consolidate 5m ...``;
+the same text must be accepted (and rejected, with Go's exact message, which CoreDNS shows as
+the Corefile error), and log lines print durations the way Go prints a ``time.Duration``
+(``5m0s``, ``30s``, ``100ms``, ``1h0m0s``). Durations are integers of nanoseconds, as in Go.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-_UNIT_NANOSECONDS: Final = {
-    "ns": 1,
-    "us": 1_000,
-    "\u00b5s": 1_000,  # micro sign
-    "\u03bcs": 1_000,  # Greek mu
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60 * 1_000_000_000,
-    "h": 3600 * 1_000_000_000,
+NANOSECOND: Final = 1
+MICROSECOND: Final = 1_000 * NANOSECOND
+MILLISECOND: Final = 1_000 * MICROSECOND
+SECOND: Final = 1_000 * MILLISECOND
+MINUTE: Final = 60 * SECOND
+HOUR: Final = 60 * MINUTE
+
+_UNITS: Final = {
+    "ns": NANOSECOND,
+    "us": MICROSECOND,
+    "\u00b5s": MICROSECOND,  # micro sign
+    "\u03bcs": MICROSECOND,  # Greek small letter mu
+    "ms": MILLISECOND,
+    "s": SECOND,
+    "m": MINUTE,
+    "h": HOUR,
 }
-_MAX_NANOSECONDS: Final = (1 << 63) - 1
+_LIMIT: Final = 1 << 63  # Go works in uint64 and checks against 1<<63
+_DIGITS: Final = "0123456789"
+
+
+class DurationError(ValueError):
+    """A duration Go's parser rejects; ``str()`` is Go's message word for word."""
 
 
 def _quote(text: str) -> str:
-    """Go's ``%q`` for the plain strings durations are made of."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """The ``quote`` of Go's time package: printable ASCII kept, other bytes as ``\\xNN``."""
+    out = ['"']
+    for char in text:
+        if char >= "\x80" or char < " ":
+            out.extend(f"\\x{byte:02x}" for byte in char.encode("utf-8", "surrogatepass"))
+        else:
+            if char in '"\\':
+                out.append("\\")
+            out.append(char)
+    out.append('"')
+    return "".join(out)
+
+
+def _invalid(orig: str) -> DurationError:
+    return DurationError("time: invalid duration " + _quote(orig))
 
 
 def parse_duration(text: str) -> int:
-    """The duration in nanoseconds; raises ``ValueError`` where Go's parser errors."""
+    """Nanoseconds of a Go duration string (``1h30m``, ``300ms``, ``-1.5s``, ``0``)."""
+    orig = text
     s = text
     negative = False
-    if s[:1] in ("-", "+"):
+    if s and s[0] in "-+":
         negative = s[0] == "-"
         s = s[1:]
     if s == "0":
         return 0
     if not s:
-        raise ValueError(f"time: invalid duration {_quote(text)}")
+        raise _invalid(orig)
     total = 0
     while s:
-        if not (s[0] == "." or s[0].isascii() and s[0].isdigit()):
-            raise ValueError(f"time: invalid duration {_quote(text)}")
+        if not (s[0] == "." or s[0] in _DIGITS):
+            raise _invalid(orig)
+        # the integer part [0-9]*
         i = 0
-        while i < len(s) and s[i].isascii() and s[i].isdigit():
+        value = 0
+        while i < len(s) and s[i] in _DIGITS:
+            if value > _LIMIT // 10:
+                raise _invalid(orig)
+            value = value * 10 + ord(s[i]) - 48
+            if value > _LIMIT:
+                raise _invalid(orig)
             i += 1
-        whole, s = s[:i], s[i:]
-        fraction = ""
-        if s[:1] == ".":
+        had_integer = i > 0
+        s = s[i:]
+        # the fraction (\.[0-9]*)?
+        fraction, scale, had_fraction = 0, 1.0, False
+        if s and s[0] == ".":
             s = s[1:]
             i = 0
-            while i < len(s) and s[i].isascii() and s[i].isdigit():
+            overflow = False
+            while i < len(s) and s[i] in _DIGITS:
+                if not overflow:
+                    if fraction > (_LIMIT - 1) // 10:
+                        overflow = True
+                    else:
+                        candidate = fraction * 10 + ord(s[i]) - 48
+                        if candidate > _LIMIT:
+                            overflow = True
+                        else:
+                            fraction = candidate
+                            scale *= 10
                 i += 1
-            fraction, s = s[:i], s[i:]
-        if not whole and not fraction:
-            raise ValueError(f"time: invalid duration {_quote(text)}")
+            had_fraction = i > 0
+            s = s[i:]
+        if not had_integer and not had_fraction:
+            raise _invalid(orig)
+        # the unit
         i = 0
-        while i < len(s) and s[i] != "." and not (s[i].isascii() and s[i].isdigit()):
+        while i < len(s) and s[i] != "." and s[i] not in _DIGITS:
             i += 1
-        unit, s = s[:i], s[i:]
-        if not unit:
-            raise ValueError(f"time: missing unit in duration {_quote(text)}")
-        if unit not in _UNIT_NANOSECONDS:
-            raise ValueError(f"time: unknown unit {_quote(unit)} in duration {_quote(text)}")
-        scale = _UNIT_NANOSECONDS[unit]
-        value = int(whole or "0")
-        if value > _MAX_NANOSECONDS // scale:
-            raise ValueError(f"time: invalid duration {_quote(text)}")
-        nanoseconds = value * scale
-        if fraction:
-            # Go keeps fractions to the nanosecond, truncating the rest.
-            nanoseconds += int(fraction) * scale // 10 ** len(fraction)
-        total += nanoseconds
-        if total > _MAX_NANOSECONDS + (1 if negative else 0):
-            raise ValueError(f"time: invalid duration {_quote(text)}")
-    return -total if negative else total
+        if i == 0:
+            raise DurationError("time: missing unit in duration " + _quote(orig))
+        unit_text, s = s[:i], s[i:]
+        unit = _UNITS.get(unit_text)
+        if unit is None:
+            raise DurationError(
+                "time: unknown unit " + _quote(unit_text) + " in duration " + _quote(orig)
+            )
+        if value > _LIMIT // unit:
+            raise _invalid(orig)
+        value *= unit
+        if fraction > 0:
+            # float64, as Go: nanosecond accurate for fractions of the largest unit
+            value += int(float(fraction) * (float(unit) / scale))
+            if value > _LIMIT:
+                raise _invalid(orig)
+        total += value
+        if total > _LIMIT:
+            raise _invalid(orig)
+    if negative:
+        return -total
+    if total > _LIMIT - 1:
+        raise _invalid(orig)
+    return total
+
+
+def _fraction(value: int, precision: int) -> tuple[str, int]:
+    """Go's ``fmtFrac``: ``.digits`` of value/10**precision without trailing zeros."""
+    digits = []
+    printing = False
+    for _ in range(precision):
+        digit = value % 10
+        printing = printing or digit != 0
+        if printing:
+            digits.append(chr(48 + digit))
+        value //= 10
+    text = ("." + "".join(reversed(digits))) if printing else ""
+    return text, value
+
+
+def format_duration(nanoseconds: int) -> str:
+    """``Duration.String()``: ``1h0m0s``, ``5m0s``, ``1.5s``, ``100ms``, ``2µs``, ``0s``."""
+    u = -nanoseconds if nanoseconds < 0 else nanoseconds
+    if u < SECOND:
+        if u == 0:
+            return "0s"
+        if u < MICROSECOND:
+            text = f"{u}ns"
+        elif u < MILLISECOND:
+            frac, whole = _fraction(u, 3)
+            text = f"{whole}{frac}\u00b5s"
+        else:
+            frac, whole = _fraction(u, 6)
+            text = f"{whole}{frac}ms"
+    else:
+        frac, u = _fraction(u, 9)
+        text = f"{u % 60}{frac}s"
+        u //= 60
+        if u > 0:
+            text = f"{u % 60}m{text}"
+            u //= 60
+            if u > 0:
+                text = f"{u}h{text}"
+    return "-" + text if nanoseconds < 0 else text
 
 
 def parse_seconds(text: str) -> float:
     """A Go duration in seconds, as asyncio timers want it."""
-    return parse_duration(text) / 1_000_000_000
-
-
-def format_duration(nanoseconds: int) -> str:
-    """Go's ``time.Duration.String``: ``0s``, ``1.5µs``, ``300ms``, ``5m0s``, ``1h2m3.5s``."""
-    if nanoseconds == 0:
-        return "0s"
-    sign = "-" if nanoseconds < 0 else ""
-    n = abs(nanoseconds)
-    if n < 1_000_000_000:
-        for unit, scale in (("ns", 1), ("\u00b5s", 1_000), ("ms", 1_000_000)):
-            if n < scale * 1000:
-                return sign + _decimal(n, scale) + unit
-    hours, n = divmod(n, 3600 * 1_000_000_000)
-    minutes, n = divmod(n, 60 * 1_000_000_000)
-    text = _decimal(n, 1_000_000_000) + "s"
-    if hours or minutes:
-        text = f"{minutes}m" + text
-    if hours:
-        text = f"{hours}h" + text
-    return sign + text
-
-
-def _decimal(value: int, scale: int) -> str:
-    whole, fraction = divmod(value, scale)
-    if not fraction:
-        return str(whole)
-    digits = str(fraction).rjust(len(str(scale)) - 1, "0").rstrip("0")
-    return f"{whole}.{digits}"
+    return parse_duration(text) / SECOND

@@ -37,10 +37,15 @@ class PluginSetupError(ClusterDNSError):
 
 
 class PluginError(ClusterDNSError):
-    """A failure while answering a query; the server answers ``rcode`` (SERVFAIL by default)."""
+    """A failure while answering a query; the server answers ``rcode`` (SERVFAIL by default).
 
-    def __init__(self, plugin: str, message: str, rcode: int = 2) -> None:
+    The text is ``plugin/<name>: message`` like CoreDNS's ``plugin.Error``; with
+    ``prefixed=False`` it is the bare message, for errors CoreDNS passes on as they come
+    (forward's ``read udp ...: i/o timeout``), which *errors* ``consolidate`` patterns match.
+    """
+
+    def __init__(self, plugin: str, message: str, rcode: int = 2, *, prefixed: bool = True) -> None:
         self.plugin = plugin
         self.message = message
         self.rcode = rcode
-        super().__init__(f"plugin/{plugin}: {message}")
+        super().__init__(f"plugin/{plugin}: {message}" if prefixed else message)

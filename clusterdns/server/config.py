@@ -40,6 +40,8 @@ class BlockConfig:
     chain: Handler | None = None
     #: directives used in the block, for ``coredns_plugin_enabled``.
     directives: list[str] = field(default_factory=list)
+    #: log tracebacks of recovered failures at ERROR (*errors* ``stacktrace``)
+    stacktrace: bool = False
 
     def add_plugin(self, directive: str, factory: PluginFactory) -> None:
         """Register a link of the chain (CoreDNS ``Config.AddPlugin``)."""

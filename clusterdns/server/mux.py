@@ -53,7 +53,7 @@ class ReplyWriter:
         self.written = True
         req.outcome = Outcome(
             rcode=msg.header.rcode,
-            flags=wire.header_flags(msg),
+            flags=wire.header_flags(msg) | (wire.FLAG_TC if packed.truncated else 0),
             size=packed.written_size,
             plugin=req.handler,
         )
@@ -140,8 +140,14 @@ class Mux:
         except PluginError as exc:
             rcode = exc.rcode
         except Exception as exc:  # a bug in a plugin: recover, as CoreDNS recovers panics
-            log.error('Recovered from panic in server: "%s" %s', self.server, exc)
-            log.debug("%s", traceback.format_exc())
+            if config.stacktrace:
+                log.error(
+                    'Recovered from panic in server: "%s" %s\n%s',
+                    self.server, exc, traceback.format_exc(),
+                )
+            else:
+                log.error('Recovered from panic in server: "%s" %s', self.server, exc)
+                log.debug("%s", traceback.format_exc())
             metrics.PANICS.inc()
             if not writer.written:
                 self._error(req, writer, wire.SERVFAIL, started, dropped=True)
