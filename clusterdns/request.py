@@ -42,6 +42,9 @@ class Request:
     name: str = field(init=False)  # lower-cased fully qualified qname
     outcome: Outcome | None = field(default=None, init=False)
     handler: str = field(default="", init=False)  # the plugin now serving (metrics' label)
+    #: the listener's mux, for lookups that re-enter the server (ExternalName targets)
+    mux: Any = field(default=None, init=False)
+    depth: int = field(default=0, init=False)  # how many re-entries led to this request
     metadata: dict[str, Any] = field(default_factory=dict, init=False)
     _msg: DNSRecord | None = field(default=None, init=False)
 
@@ -117,7 +120,7 @@ class Request:
 
     def derive(self, query: Query) -> Request:
         """A request for another query from the same client (autopath, internal lookups)."""
-        return Request(
+        derived = Request(
             query,
             self.proto,
             self.remote_ip,
@@ -127,3 +130,6 @@ class Request:
             server=self.server,
             zone=self.zone,
         )
+        derived.mux = self.mux
+        derived.depth = self.depth
+        return derived

@@ -9,21 +9,25 @@ raises. The reply leaves through ``ReplyWriter``, which shapes it like CoreDNS's
 
 from __future__ import annotations
 
+import random
 import struct
 import time
 import traceback
 from collections.abc import Callable
+from typing import Final
 
-from dnslib import DNSRecord
+from dnslib import EDNS0, DNSRecord
 
 from .. import metrics, wire
 from ..errors import PluginError
 from ..log import core_logger
-from ..plugin import client_wrote
+from ..plugin import NonWriter, client_wrote
 from ..request import Outcome, Request
 from .config import BlockConfig, ListenAddress
 
 Send = Callable[[bytes], None]
+#: How deep lookups may re-enter the server (CNAME chains through ExternalName services).
+MAX_LOOKUP_DEPTH: Final = 8
 _HEADER = struct.Struct("!6H")
 log = core_logger()
 
@@ -120,6 +124,7 @@ class Mux:
             parsed, proto, _unmap(remote[0]), remote[1], _unmap(local[0]), local[1],
             server=self.server,
         )
+        req.mux = self
         writer = ReplyWriter(req, send)
         if parsed.qclass != wire.CLASS_IN and not self.accept_any_class:
             self._error(req, writer, wire.REFUSED, started, dropped=True)
@@ -176,3 +181,34 @@ class Mux:
                 response_size=outcome.size if outcome else 0,
                 started=started,
             )
+
+    async def lookup(self, req: Request, name: str, qtype: int) -> DNSRecord | None:
+        """Resolve ``name``/``qtype`` through this listener, as CoreDNS's ``upstream.Lookup``.
+
+        The sub-query enters like a client query from the same client (zone dispatch, the
+        whole chain of the matching block) and its reply is returned instead of sent; None
+        when no chain wrote one. Re-entry is bounded so an ExternalName pointing at itself
+        ends instead of recursing.
+        """
+        if req.depth >= MAX_LOOKUP_DEPTH:
+            return None
+        edns = req.query.edns
+        query = DNSRecord.question(name, wire.qtype_name(qtype))
+        query.header.id = random.getrandbits(16)
+        if edns is not None:
+            query.add_ar(EDNS0(udp_len=edns.udp_size, flags="do" if edns.do else ""))
+        parsed = wire.parse_query(bytes(query.pack()))
+        if isinstance(parsed, wire.Rejected):
+            return None
+        sub = req.derive(parsed)
+        sub.depth = req.depth + 1
+        found = self.match(sub.name)
+        if found is None or found[1].chain is None:
+            return None
+        sub.zone, config = found
+        capture = NonWriter(ReplyWriter(sub, lambda _: None))
+        try:
+            await config.chain.serve_dns(sub, capture)
+        except PluginError:
+            return None
+        return capture.msg

@@ -12,7 +12,7 @@ import ipaddress
 from clusterdns.controller import Controller
 from clusterdns.errors import PluginSetupError
 
-from . import interfaces
+from clusterdns import netif as interfaces
 
 
 def _is_ip(text: str) -> bool:

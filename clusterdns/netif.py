@@ -1,4 +1,4 @@
-"""The IP addresses of a network interface, for ``bind IFACE``.
+"""The IP addresses of this machine's network interfaces (``bind IFACE``, kubernetes NS glue).
 
 Python's standard library names interfaces but does not list their addresses, so this reads
 them from Linux directly: IPv4 through the SIOCGIFADDR ioctl (the interface's primary address;
@@ -56,3 +56,14 @@ def _ipv6(name: str) -> list[str]:
 def addresses(name: str) -> list[str]:
     """Every address of interface ``name``, IPv4 first."""
     return _ipv4(name) + _ipv6(name)
+
+
+def local_addresses() -> list[str]:
+    """Every non-loopback address of every interface (CoreDNS's NS self-discovery)."""
+    found: list[str] = []
+    for name in sorted(interface_names()):
+        for address in addresses(name):
+            ip = ipaddress.ip_address(address.split("%", 1)[0])
+            if not ip.is_loopback and not ip.is_link_local:
+                found.append(address)
+    return found
