@@ -28,6 +28,7 @@ DIRECTIVES: Final[tuple[tuple[str, str], ...]] = (
     ("any", "clusterdns.plugins.any"),
     ("loadbalance", "clusterdns.plugins.loadbalance"),
     ("hosts", "clusterdns.plugins.hosts"),
+    ("kubernetes", "clusterdns.plugins.kubernetes"),
     ("whoami", "clusterdns.plugins.whoami"),
 )
 

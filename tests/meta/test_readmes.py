@@ -24,7 +24,8 @@ def _readmes() -> list[Path]:
 
 
 def _port_zero(corefile: str) -> str:
-    """Run examples on free ports and loopback addresses, whatever they were written with."""
+    """Run examples on free ports and loopback addresses, without lameduck waits."""
+    corefile = re.sub(r"lameduck\s+\S+", "lameduck 0s", corefile)
     corefile = re.sub(r"^(\s*[^\s#{}]*?):\d+(\s*\{)", r"\1:0\2", corefile, flags=re.M)
     corefile = re.sub(r"(health|ready|prometheus)\s+\S*:\d+", r"\1 127.0.0.1:0", corefile)
     corefile = re.sub(r"^(\s*)(health|ready|prometheus)\s*$", r"\1\2 127.0.0.1:0", corefile, flags=re.M)

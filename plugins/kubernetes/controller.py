@@ -1,0 +1,149 @@
+"""Where the kubernetes plugin's data comes from, and when the server may start serving it.
+
+A data source fills a ``ClusterIndex``: informers against the API server (list/watch, the
+normal case), or Kubernetes manifest files (``manifests PATH...``, for a laptop with no
+cluster). The controller starts the source when the instance starts, holds the listeners back
+until it has synced or ``startup_timeout`` passed (CoreDNS logs ``waiting for Kubernetes API
+before starting server`` every 500 ms, then ``starting server with unsynced Kubernetes API``),
+reports readiness, records ``coredns_kubernetes_dns_programming_duration_seconds`` from the
+EndpointSlices' trigger times, and stops the source when the instance is replaced or stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Final, Protocol
+
+from clusterdns.errors import PluginSetupError
+from clusterdns.kube.client import KubeClient
+from clusterdns.kube.errors import KubeConfigError
+from clusterdns.kube.index import ClusterIndex
+from clusterdns.kube.informer import Informer, cluster_informers
+from clusterdns.kube.objects import EndpointSlice
+from clusterdns.log import plugin_logger
+
+from . import metrics
+from .manifests import ManifestSource
+from .options import KubernetesOptions
+
+#: CoreDNS checks for sync every 100 ms and logs that it waits every 500 ms.
+_SYNC_POLL_SECONDS: Final = 0.1
+_WAIT_LOG_EVERY_SECONDS: Final = 0.5
+_STOP_TIMEOUT_SECONDS: Final = 5.0
+log = plugin_logger("kubernetes")
+
+
+class Source(Protocol):
+    """Something that fills the index: ``start`` returns quickly, ``synced`` says when full."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def synced(self) -> bool: ...
+
+
+class ApiSource:
+    """Informers for Services, EndpointSlices, Namespaces and (``pods verified``) Pods."""
+
+    def __init__(self, options: KubernetesOptions, index: ClusterIndex) -> None:
+        tls = None
+        if options.tls_cert:
+            tls = (options.tls_cert, options.tls_key, options.tls_ca)
+        try:
+            client = KubeClient.create(
+                kubeconfig=options.kubeconfig or None,
+                context=options.kubeconfig_context or None,
+                endpoint=options.endpoint or None,
+                tls=tls,
+            )
+        except KubeConfigError as exc:
+            raise PluginSetupError("kubernetes", str(exc)) from exc
+        self.informers: list[Informer[Any]] = cluster_informers(
+            index,
+            client,
+            pods=options.watch_pods,
+            label_selector=str(options.labels) if options.labels else "",
+            namespace_label_selector=str(options.namespace_labels) if options.namespace_labels else "",
+        )
+        if options.noendpoints:
+            self.informers = [i for i in self.informers if i.kind != "endpointslices"]
+        for informer in self.informers:
+            if informer.kind == "endpointslices":
+                informer.on_upsert = _timed_slice_upsert(index)
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        for informer in self.informers:
+            self.tasks.append(asyncio.create_task(informer.run(), name=f"informer-{informer.kind}"))
+
+    def synced(self) -> bool:
+        return all(informer.synced.is_set() for informer in self.informers)
+
+    async def stop(self) -> None:
+        for informer in self.informers:
+            informer.stop()
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=_STOP_TIMEOUT_SECONDS)
+
+
+def _timed_slice_upsert(index: ClusterIndex):  # type: ignore[no-untyped-def]
+    """Apply a slice change and observe how long it took to reach DNS (CoreDNS's metric)."""
+
+    def upsert(endpoint_slice: EndpointSlice) -> None:
+        index.upsert_slice(endpoint_slice)
+        if endpoint_slice.trigger_time is None or not endpoint_slice.service_name:
+            return
+        service = index.service(endpoint_slice.namespace, endpoint_slice.service_name)
+        if service is None:
+            return
+        kind = "headless_with_selector" if service.headless else "cluster_ip"
+        metrics.PROGRAMMING_DURATION.labels(kind).observe(
+            max(0.0, time.time() - endpoint_slice.trigger_time)
+        )
+
+    return upsert
+
+
+class Controller:
+    """The data source of one kubernetes plugin instance, and its lifecycle."""
+
+    def __init__(self, options: KubernetesOptions) -> None:
+        self.options = options
+        self.index = ClusterIndex()
+        self.source: Source
+        if options.manifests:
+            self.source = ManifestSource(
+                options.manifests,
+                self.index,
+                watch_pods=options.watch_pods,
+                label_selector=str(options.labels) if options.labels else "",
+            )
+        else:
+            self.source = ApiSource(options, self.index)
+
+    def synced(self) -> bool:
+        return self.source.synced()
+
+    async def start(self) -> None:
+        """Start the source and wait for its first sync, at most ``startup_timeout``."""
+        await self.source.start()
+        metrics.SOURCES.add(self)
+        timeout = self.options.startup_timeout_seconds
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max(0.0, timeout)
+        next_log = loop.time()
+        while not self.synced():
+            now = loop.time()
+            if now >= deadline:
+                log.warning("starting server with unsynced Kubernetes API")
+                return
+            if now >= next_log:
+                log.info("waiting for Kubernetes API before starting server")
+                next_log = now + _WAIT_LOG_EVERY_SECONDS
+            await asyncio.sleep(min(_SYNC_POLL_SECONDS, deadline - now))
+
+    async def stop(self) -> None:
+        metrics.SOURCES.discard(self)
+        await self.source.stop()
