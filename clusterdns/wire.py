@@ -19,7 +19,7 @@ import struct
 from dataclasses import dataclass
 from typing import Final
 
-from dnslib import EDNS0, RR, DNSBuffer, DNSError, DNSLabel, DNSRecord
+from dnslib import EDNS0, RR, DNSBuffer, DNSError, DNSLabel, DNSLabelError, DNSRecord
 
 HEADER_SIZE: Final = 12
 MIN_UDP_SIZE: Final = 512
@@ -27,6 +27,7 @@ MAX_MSG_SIZE: Final = 65535
 MAX_NAME_WIRE_LENGTH: Final = 255
 MAX_LABEL_LENGTH: Final = 63
 MAX_POINTER_HOPS: Final = 126  # miekg/dns maxCompressionPointers
+MAX_POINTER_OFFSET: Final = 0x4000  # a pointer has 14 bits: names from here on cannot be targets
 
 # Header flag bits of the 16-bit flags word.
 FLAG_QR: Final = 0x8000
@@ -201,6 +202,22 @@ def _skip_rr(data: bytes, offset: int) -> tuple[int, int, int, int, int]:
     return offset + rdlength, rtype, rclass, ttl, offset
 
 
+def _check_options(data: bytes, start: int, end: int) -> None:
+    """Walk the OPT option TLVs as miekg's ``unpackDataOpt`` does; raise if one overflows."""
+    while start < end:
+        if start + 4 > end:
+            raise ValueError("overflow unpacking opt")
+        start += 4 + _U16.unpack_from(data, start + 2)[0]
+        if start > end:
+            raise ValueError("overflow unpacking opt")
+
+
+def question_wire(labels: tuple[bytes, ...], qtype: int, qclass: int) -> bytes:
+    """A question packed uncompressed, as miekg packs the one it unpacked."""
+    name = b"".join(bytes((len(label),)) + label for label in labels) + b"\x00"
+    return name + struct.pack("!HH", qtype, qclass)
+
+
 def parse_query(data: bytes) -> Query | Rejected:
     """Parse a query the way miekg/dns accepts it for CoreDNS; never raises."""
     if len(data) < HEADER_SIZE:
@@ -220,18 +237,18 @@ def parse_query(data: bytes) -> Query | Rejected:
         labels, offset = _read_name(data, HEADER_SIZE)
     except ValueError:
         return Rejected(Malformed.FORMERR, qid, flags)
-    # miekg/dns is lenient about a question cut short after its name: type/class read as 0.
+    # miekg/dns is lenient about a question that ends right after its name or its type (the
+    # missing fields read as 0), not about one cut inside a field: FORMERR, no question.
     qtype = qclass = 0
-    if offset + 2 <= size:
+    remaining = size - offset
+    if remaining == 1 or remaining == 3:
+        return Rejected(Malformed.FORMERR, qid, flags)
+    if remaining >= 2:
         qtype = _U16.unpack_from(data, offset)[0]
         offset += 2
-        if offset + 2 <= size:
-            qclass = _U16.unpack_from(data, offset)[0]
-            offset += 2
-        else:
-            offset = size
-    else:
-        offset = size
+    if remaining >= 4:
+        qclass = _U16.unpack_from(data, offset)[0]
+        offset += 2
     question_end = offset
     edns: Edns | None = None
     try:
@@ -244,6 +261,7 @@ def parse_query(data: bytes) -> Query | Rejected:
                 break
             offset, rtype, rclass, ttl, rdata_start = _skip_rr(data, offset)
             if rtype == TYPE_OPT:
+                _check_options(data, rdata_start, offset)
                 edns = Edns(
                     udp_size=rclass,
                     version=(ttl >> 16) & 0xFF,
@@ -252,7 +270,7 @@ def parse_query(data: bytes) -> Query | Rejected:
                     options=data[rdata_start:offset],
                 )
     except ValueError:
-        return Rejected(Malformed.FORMERR, qid, flags, data[HEADER_SIZE:question_end])
+        return Rejected(Malformed.FORMERR, qid, flags, question_wire(labels, qtype, qclass))
     return Query(
         data=data,
         id=qid,
@@ -270,10 +288,17 @@ def rejection_reply(rejected: Rejected) -> bytes | None:
     """The wire reply miekg/dns and CoreDNS give to a datagram that cannot be served."""
     if rejected.kind is Malformed.DROP:
         return None
-    opcode_bits = rejected.flags & 0x7800
-    flags = FLAG_QR | opcode_bits
-    if (rejected.flags >> 11) & 0xF == OPCODE_QUERY:
-        flags |= rejected.flags & (FLAG_RD | FLAG_CD)
+    if rejected.kind is Malformed.NO_QUESTION:
+        # CoreDNS answers it with SetReply: opcode kept, RD and CD copied for QUERY only.
+        flags = FLAG_QR | (rejected.flags & 0x7800)
+        if (rejected.flags >> 11) & 0xF == OPCODE_QUERY:
+            flags |= rejected.flags & (FLAG_RD | FLAG_CD)
+    else:
+        # miekg answers on the request itself (SetRcodeFormatError): TC, RD, RA, AD and CD
+        # stay as sent, AA and Z are cleared, the opcode becomes QUERY unless NOTIMP.
+        flags = FLAG_QR | (rejected.flags & (FLAG_TC | FLAG_RD | FLAG_RA | FLAG_AD | FLAG_CD))
+        if rejected.kind is Malformed.NOTIMP:
+            flags |= rejected.flags & 0x7800
     rcode = {
         Malformed.NOTIMP: NOTIMP,
         Malformed.FORMERR_HEADER: FORMERR,
@@ -293,9 +318,34 @@ class _Buffer(DNSBuffer):
 
     def encode_name(self, name: DNSLabel | str) -> None:
         if self.compress:
-            super().encode_name(name)
+            self._encode(name, pointers=True)
         else:
-            self.encode_name_nocompress(name)
+            super().encode_name_nocompress(name)
+
+    def encode_name_nocompress(self, name: DNSLabel | str) -> None:
+        # Names that are never compressed (SRV targets) are still remembered as targets for
+        # later names, as miekg's packDomainName does.
+        if self.compress:
+            self._encode(name, pointers=False)
+        else:
+            super().encode_name_nocompress(name)
+
+    def _encode(self, name: DNSLabel | str, *, pointers: bool) -> None:
+        labels = (name if isinstance(name, DNSLabel) else DNSLabel(name)).label
+        names = self.names
+        for index, label in enumerate(labels):
+            suffix = labels[index:]
+            known = names.get(suffix)
+            if known is not None and pointers:
+                self.pack("!H", 0xC000 | known)
+                return
+            if known is None and self.offset < MAX_POINTER_OFFSET:
+                names[suffix] = self.offset
+            if len(label) > MAX_LABEL_LENGTH:
+                raise DNSLabelError(f"Label component too long: {label!r}")
+            self.pack("!B", len(label))
+            self.append(label)
+        self.append(b"\x00")
 
     def mark(self) -> int:
         return self.offset
@@ -408,10 +458,13 @@ def pack_reply(
     plugin_opts = [rr for rr in msg.ar if rr.rtype == TYPE_OPT]
     if query_edns is not None:
         if plugin_opts:
+            # SizeAndDo keeps the plugin OPT's DO and upper Z and (miekg packs Msg.Rcode back
+            # into it) its extended rcode, adds the client's DO and zeroes the version.
             options = _opt_rdata(plugin_opts[-1])
+            ttl = (plugin_opts[-1].ttl & 0xFF00FF00) | (query_edns.flags_ttl & 0x8000)
         else:
             options = echoed_options(query_edns.options)
-        ttl = query_edns.flags_ttl & 0xFF00  # keep DO and upper Z; ext-rcode, version = 0
+            ttl = query_edns.flags_ttl & 0xFF00  # keep DO and upper Z; ext-rcode, version = 0
         opt = opt_record(query_edns.udp_size, ttl, options)
     elif plugin_opts:
         sections = (sections[0], sections[1], sections[2] + plugin_opts)

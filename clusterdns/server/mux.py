@@ -72,12 +72,13 @@ def _unmap(host: str) -> str:
 
 
 def _badvers_reply(query: wire.Query) -> bytes:
-    """CoreDNS ``edns.Version``: no question, an OPT of version 0 with extended rcode BADVERS."""
+    """CoreDNS ``edns.Version``: question echoed, an OPT of version 0 with extended rcode BADVERS."""
     flags = wire.FLAG_QR | (query.flags & 0x7800)
     if query.opcode == wire.OPCODE_QUERY:
         flags |= query.flags & (wire.FLAG_RD | wire.FLAG_CD)
     opt = wire.opt_record(0, (wire.BADVERS >> 4) << 24, b"")
-    return _HEADER.pack(query.id, flags | (wire.BADVERS & 0xF), 0, 0, 0, 1) + opt
+    question = wire.question_wire(query.qname_labels, query.qtype, query.qclass)
+    return _HEADER.pack(query.id, flags | (wire.BADVERS & 0xF), 1, 0, 0, 1) + question + opt
 
 
 class Mux:

@@ -55,7 +55,7 @@ class TCPProtocol(asyncio.Protocol):
         sockname = transport.get_extra_info("sockname")
         self.remote = (peer[0], peer[1])
         self.local = (sockname[0], sockname[1])
-        self._arm(IDLE_TIMEOUT_SECONDS)
+        self._arm(READ_TIMEOUT_SECONDS)  # miekg waits for the first query with the read timeout
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.connections.discard(self)
