@@ -15,7 +15,7 @@ the handlers of a server block (as CoreDNS's *ready* and *autopath* find *kubern
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ClassVar, Protocol, runtime_checkable
 
 from dnslib import DNSRecord
@@ -119,7 +119,23 @@ class Readiness(Protocol):
     def ready(self) -> bool: ...
 
 
+@runtime_checkable
+class DataChangeNotifier(Protocol):
+    """Implemented by plugins whose answers follow data that changes (kubernetes).
+
+    ``zones`` are the zones whose answers depend on that data; ``on_change(callback)`` asks to
+    be called (on the event loop) after every change, so a cache in front can drop answers
+    under those zones at once instead of serving them until their TTL runs out.
+    """
+
+    name: ClassVar[str]
+    zones: Sequence[str]
+
+    def on_change(self, callback: Callable[[], None]) -> None: ...
+
+
 __all__ = [
+    "DataChangeNotifier",
     "Handler",
     "NonWriter",
     "PluginError",

@@ -107,6 +107,10 @@ class Kubernetes(Handler):
         """For *ready*: true once the data source has synced."""
         return self.synced()
 
+    def on_change(self, callback: Callable[[], None]) -> None:
+        """For a cache in front (DataChangeNotifier): called after every cluster change."""
+        self.index.listeners.append(callback)
+
     # --- the handler -------------------------------------------------------------------
     async def serve_dns(self, req: Request, w: ResponseWriter) -> int:
         zone = matches(self.zones, req.name)
