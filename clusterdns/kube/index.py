@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from .objects import Endpoint, EndpointSlice, Namespace, Pod, Port, Service
 
@@ -67,9 +68,10 @@ class ClusterIndex:
         # derived indexes
         self._slices_by_service: dict[Key, dict[str, EndpointSlice]] = {}
         self._merged: dict[Key, ServiceEndpoints] = {}
-        self._services_by_ip: dict[str, list[Key]] = {}
-        self._endpoint_services_by_ip: dict[str, list[Key]] = {}
-        self._pods_by_ip: dict[str, list[Pod]] = {}
+        # by-IP indexes hold the one owner itself, or a list when an IP has several (rare)
+        self._services_by_ip: dict[str, Any] = {}
+        self._endpoint_services_by_ip: dict[str, Any] = {}
+        self._pods_by_ip: dict[str, Any] = {}
         self.serial = 0
         self.version = 0
         self.listeners: list[Callable[[], None]] = []
@@ -97,15 +99,16 @@ class ClusterIndex:
         return name in self.namespaces
 
     def services_by_cluster_ip(self, ip: str) -> list[Service]:
-        return [self.services[k] for k in self._services_by_ip.get(ip, ()) if k in self.services]
+        keys = _values(self._services_by_ip, ip)
+        return [self.services[k] for k in keys if k in self.services]
 
     def services_by_endpoint_ip(self, ip: str) -> list[Service]:
         """Services with an endpoint (ready or not) at ``ip``, each once."""
-        keys = dict.fromkeys(self._endpoint_services_by_ip.get(ip, ()))
+        keys = dict.fromkeys(_values(self._endpoint_services_by_ip, ip))
         return [self.services[k] for k in keys if k in self.services]
 
     def pods_by_ip(self, ip: str) -> list[Pod]:
-        return list(self._pods_by_ip.get(ip, ()))
+        return _values(self._pods_by_ip, ip)
 
     # --- changing -------------------------------------------------------------------------
     def _changed(self, relevant: bool) -> None:
@@ -181,28 +184,30 @@ class ClusterIndex:
     # --- relist: replace one kind wholesale -----------------------------------------------
     def replace_services(self, services: Iterable[Service]) -> None:
         new = {s.key: s for s in services}
-        by_ip: dict[str, list[Key]] = {}
+        by_ip: dict[str, Any] = {}
         for service in new.values():
             for ip in service.cluster_ips:
-                by_ip.setdefault(ip, []).append(service.key)
-        relevant = {k: _dns_fields(v) for k, v in new.items()} != {
-            k: _dns_fields(v) for k, v in self.services.items()
-        }
+                _add(by_ip, ip, service.key)
+        old = self.services
+        relevant = new.keys() != old.keys() or any(
+            v is not old[k] and _dns_fields(v) != _dns_fields(old[k]) for k, v in new.items()
+        )
         self.services, self._services_by_ip = new, by_ip
         self._changed(relevant=relevant)
 
     def replace_slices(self, slices: Iterable[EndpointSlice]) -> None:
         new = {s.key: s for s in slices}
         by_service: dict[Key, dict[str, EndpointSlice]] = {}
-        by_ip: dict[str, list[Key]] = {}
+        by_ip: dict[str, Any] = {}
         for endpoint_slice in new.values():
             service_key = (endpoint_slice.namespace, endpoint_slice.service_name)
             by_service.setdefault(service_key, {})[endpoint_slice.name] = endpoint_slice
             for endpoint in endpoint_slice.endpoints:
                 for address in endpoint.addresses:
-                    by_ip.setdefault(address, []).append(service_key)
-        relevant = set(new) != set(self.slices) or any(
-            not self.slices[k].same_for_dns(v) for k, v in new.items()
+                    _add(by_ip, address, service_key)
+        old = self.slices
+        relevant = new.keys() != old.keys() or any(
+            v is not old[k] and not old[k].same_for_dns(v) for k, v in new.items()
         )
         self.slices, self._slices_by_service, self._endpoint_services_by_ip = new, by_service, by_ip
         self._merged = {}
@@ -214,18 +219,21 @@ class ClusterIndex:
 
     def replace_pods(self, pods: Iterable[Pod]) -> None:
         new = {p.key: p for p in pods if p.phase not in INACTIVE_POD_PHASES}
-        by_ip: dict[str, list[Pod]] = {}
+        by_ip: dict[str, Any] = {}
         for pod in new.values():
             if pod.ip:
-                by_ip.setdefault(pod.ip, []).append(pod)
-        relevant = {k: v.ip for k, v in new.items()} != {k: v.ip for k, v in self.pods.items()}
+                _add(by_ip, pod.ip, pod)
+        old = self.pods
+        relevant = new.keys() != old.keys() or any(
+            v is not old[k] and v.ip != old[k].ip for k, v in new.items()
+        )
         self.pods, self._pods_by_ip = new, by_ip
         self._changed(relevant=relevant)
 
     # --- derived-index upkeep -------------------------------------------------------------
     def _index_service(self, service: Service) -> None:
         for ip in service.cluster_ips:
-            self._services_by_ip.setdefault(ip, []).append(service.key)
+            _add(self._services_by_ip, ip, service.key)
 
     def _unindex_service(self, service: Service) -> None:
         for ip in service.cluster_ips:
@@ -237,7 +245,7 @@ class ClusterIndex:
         self._merged.pop(service_key, None)
         for endpoint in endpoint_slice.endpoints:
             for address in endpoint.addresses:
-                self._endpoint_services_by_ip.setdefault(address, []).append(service_key)
+                _add(self._endpoint_services_by_ip, address, service_key)
 
     def _unindex_slice(self, endpoint_slice: EndpointSlice) -> None:
         service_key = (endpoint_slice.namespace, endpoint_slice.service_name)
@@ -253,23 +261,45 @@ class ClusterIndex:
 
     def _index_pod(self, pod: Pod) -> None:
         if pod.ip:
-            self._pods_by_ip.setdefault(pod.ip, []).append(pod)
+            _add(self._pods_by_ip, pod.ip, pod)
 
     def _unindex_pod(self, pod: Pod) -> None:
         if pod.ip:
             _remove(self._pods_by_ip, pod.ip, pod)
 
 
-def _remove(index: dict, key: object, value: object) -> None:  # type: ignore[type-arg]
-    values = index.get(key)
-    if values is None:
+def _add(index: dict[str, Any], key: str, value: object) -> None:
+    """Add ``value`` under ``key``: stored bare while alone, in a list once there are two."""
+    current = index.get(key)
+    if current is None:
+        index[key] = value
+    elif type(current) is list:
+        current.append(value)
+    else:
+        index[key] = [current, value]
+
+
+def _values(index: dict[str, Any], key: str) -> list[Any]:
+    current = index.get(key)
+    if current is None:
+        return []
+    return list(current) if type(current) is list else [current]
+
+
+def _remove(index: dict[str, Any], key: str, value: object) -> None:
+    current = index.get(key)
+    if current is None:
+        return
+    if type(current) is not list:
+        if current == value:
+            del index[key]
         return
     try:
-        values.remove(value)
+        current.remove(value)
     except ValueError:
         return
-    if not values:
-        del index[key]
+    if len(current) == 1:
+        index[key] = current[0]
 
 
 def _dns_fields(service: Service) -> tuple[object, ...]:
