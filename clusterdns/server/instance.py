@@ -7,6 +7,7 @@ completely while the old one keeps serving, and throw it away if anything fails.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections import defaultdict
@@ -47,6 +48,8 @@ class Instance:
     startup_hooks: list[Hook] = field(default_factory=list)
     shutdown_hooks: list[Hook] = field(default_factory=list)
     final_shutdown_hooks: list[Hook] = field(default_factory=list)
+    #: set once this instance answers queries (listeners open, or swapped in by a reload)
+    serving: asyncio.Event = field(default_factory=asyncio.Event)
 
     def handlers(self, name: str) -> list[object]:
         """Every handler of directive ``name`` across blocks (capability discovery)."""

@@ -49,8 +49,6 @@ class Runtime:
         self.shutting_down = False
         self.stopped = asyncio.Event()
         self._reload_lock = asyncio.Lock()
-        #: Hooks run after every successful start or reload, with the new instance.
-        self.on_reloaded: list[Callable[[Instance], None]] = []
 
     # --- start --------------------------------------------------------------------------
     def build(self, source: CorefileSource | None = None) -> Instance:
@@ -72,6 +70,7 @@ class Runtime:
             await self._run_hooks(instance.shutdown_hooks)
             raise
         self.instance = instance
+        instance.serving.set()
         self._print_startup(instance)
 
     def _print_startup(self, instance: Instance) -> None:
@@ -103,6 +102,8 @@ class Runtime:
         and run the old instance's shutdown hooks.
         """
         async with self._reload_lock:
+            if self.shutting_down:
+                raise ClusterDNSError("shutting down: reload refused")
             old = self.instance
             new = self.build(source)
             _check_transports(new)
@@ -123,10 +124,9 @@ class Runtime:
                 self.listeners[address].mux = mux
             await self._close_listeners([a for a in self.listeners if a not in new.muxes])
             self.instance = new
+            new.serving.set()
             if old is not None:
                 await self._run_hooks(old.shutdown_hooks)
-            for hook in self.on_reloaded:
-                hook(new)
             return new
 
     # --- stop ---------------------------------------------------------------------------
@@ -134,8 +134,9 @@ class Runtime:
         """Graceful stop: final-shutdown hooks (DNS still served), then close everything."""
         if self.shutting_down:
             return
-        self.shutting_down = True
-        instance = self.instance
+        self.shutting_down = True  # from here on a reload that has not swapped yet is refused
+        async with self._reload_lock:
+            instance = self.instance
         if instance is not None:
             await self._run_hooks(instance.final_shutdown_hooks)
         await self._close_listeners(list(self.listeners))
