@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 #: (directive, module) in CoreDNS 1.14.7 ``plugin.cfg`` order.
 DIRECTIVES: Final[tuple[tuple[str, str], ...]] = (
+    ("reload", "clusterdns.plugins.reload"),
     ("bind", "clusterdns.plugins.bind"),
     ("debug", "clusterdns.plugins.debug"),
     ("ready", "clusterdns.plugins.ready"),
@@ -27,8 +28,11 @@ DIRECTIVES: Final[tuple[tuple[str, str], ...]] = (
     ("log", "clusterdns.plugins.log"),
     ("any", "clusterdns.plugins.any"),
     ("loadbalance", "clusterdns.plugins.loadbalance"),
+    ("cache", "clusterdns.plugins.cache"),
     ("hosts", "clusterdns.plugins.hosts"),
     ("kubernetes", "clusterdns.plugins.kubernetes"),
+    ("loop", "clusterdns.plugins.loop"),
+    ("forward", "clusterdns.plugins.forward"),
     ("whoami", "clusterdns.plugins.whoami"),
 )
 
