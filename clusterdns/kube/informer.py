@@ -541,8 +541,8 @@ def cluster_informers(
 ) -> list[Informer[Any]]:
     """The informers CoreDNS's kubernetes plugin runs, each feeding ``index``.
 
-    Services and EndpointSlices with the plugin's ``labels`` selector, Namespaces with its
-    ``namespace_labels`` selector, and, for ``pods verified``, Pods that can still serve.
+    Services, EndpointSlices and (for ``pods verified``) Pods that can still serve, with the
+    plugin's ``labels`` selector; Namespaces with its ``namespace_labels`` selector.
     """
     common: dict[str, Any] = {
         "client": client,

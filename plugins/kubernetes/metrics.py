@@ -55,14 +55,26 @@ class InformerCollector(Collector):
             "Seconds since the informer last completed a list, per resource.",
             labels=["resource"],
         )
+        # Several instances can run informers at once (a kubernetes stanza in two blocks, or
+        # the old and the new instance during a reload): one series per resource, summed,
+        # with the age of the stalest cache.
         now = time.time()
+        relisted: dict[str, int] = {}
+        restarted: dict[str, int] = {}
+        ages: dict[str, float] = {}
         for controller in list(SOURCES):
             for informer in getattr(controller.source, "informers", ()):
-                stats = informer.stats
-                relists.add_metric([informer.kind], stats.relists)
-                restarts.add_metric([informer.kind], stats.watch_restarts)
+                stats, kind = informer.stats, informer.kind
+                relisted[kind] = relisted.get(kind, 0) + stats.relists
+                restarted[kind] = restarted.get(kind, 0) + stats.watch_restarts
                 if stats.last_sync_time is not None:
-                    age.add_metric([informer.kind], now - stats.last_sync_time)
+                    ages[kind] = max(ages.get(kind, 0.0), now - stats.last_sync_time)
+        for kind, count in relisted.items():
+            relists.add_metric([kind], count)
+        for kind, count in restarted.items():
+            restarts.add_metric([kind], count)
+        for kind, seconds in ages.items():
+            age.add_metric([kind], seconds)
         yield relists
         yield restarts
         yield age

@@ -9,8 +9,13 @@ dnspython, which shares no code with the server's dnslib.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import asyncio
+import datetime
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import dns.flags
 import dns.message
@@ -24,8 +29,19 @@ from clusterdns.corefile.dispenser import Dispenser
 from clusterdns.corefile.parser import parse as parse_corefile
 from clusterdns.controller import Controller
 from clusterdns.errors import CorefileError, PluginSetupError
-from clusterdns.kube.index import ClusterIndex
-from clusterdns.kube.objects import Endpoint, EndpointSlice, Namespace, Pod, Port, Service
+from clusterdns.kube.index import INACTIVE_POD_PHASES, ClusterIndex
+from clusterdns.kube.objects import (
+    Endpoint,
+    EndpointSlice,
+    Namespace,
+    Pod,
+    Port,
+    Service,
+    endpoint_slice_from_json,
+    namespace_from_json,
+    pod_from_json,
+    service_from_json,
+)
 from clusterdns.plugin import Handler, ResponseWriter
 from clusterdns.plugins.kubernetes.kubernetes import Kubernetes
 from clusterdns.plugins.kubernetes.options import KubernetesOptions
@@ -33,7 +49,8 @@ from clusterdns.plugins.kubernetes.setup import parse
 from clusterdns.request import Request
 from clusterdns.server.config import BlockConfig, ListenAddress
 from clusterdns.server.mux import Mux
-from clusterdns.testing import Case
+from clusterdns.testing import Case, RunningServer, fakeapi, query, rr, run_corefile
+from clusterdns.testing.fakeapi import FakeAPIServer
 
 #: The SOA serial of every test world (CoreDNS's tests use 1499347823 in their SOAs).
 SERIAL = 1499347823
@@ -297,8 +314,6 @@ def exact_lines(section: list) -> list[str]:  # type: ignore[type-arg]
 
 def check_exact(reply: dns.message.Message, case: Case) -> None:
     """Like ``clusterdns.testing.check`` but case-sensitive (owner names, targets)."""
-    from clusterdns.testing import rr
-
     assert dns.rcode.to_text(reply.rcode()) == case.rcode, reply.to_text()
     assert exact_lines(reply.answer) == exact_lines([rr(t) for t in case.answer]), reply.to_text()
     assert exact_lines(reply.authority) == exact_lines([rr(t) for t in case.ns]), reply.to_text()
@@ -310,3 +325,248 @@ def check_flags(reply: dns.message.Message) -> None:
     """Every kubernetes answer: AA set, RA clear."""
     assert reply.flags & dns.flags.AA, reply.to_text()
     assert not reply.flags & dns.flags.RA, reply.to_text()
+
+
+
+# --- the same worlds served from a fake API server over HTTP ----------------------------------
+#
+# The in-memory worlds above are converted to the JSON a real API server returns (with
+# clusterdns.testing.fakeapi's builders), loaded into a FakeAPIServer, and served by a real
+# clusterdns started from a Corefile whose kubernetes stanza points ``endpoint`` at it: the
+# plugin's informers list and watch over HTTP, and queries go over UDP and TCP sockets.
+
+Json = dict[str, Any]
+
+#: How long a test waits for a change made through the API to be answered.
+FOLLOW_SECONDS = 1.0
+#: How long a test waits for the informers to recover from an outage (their real backoff:
+#: 0.8 s doubling, full jitter, so a few seconds in the worst case).
+RECOVER_SECONDS = 15.0
+#: Where ``ready`` listens in these tests.
+READY_ADDRESS = "127.0.0.1:0"
+
+
+def api_objects(index: ClusterIndex, *, addresses: dict[str, str] | None = None) -> list[Json]:
+    """Every object of ``index`` as the API server returns it (namespaces, services, slices,
+    pods), so that the informers rebuild exactly ``index``. ``addresses`` renames IPs (a world's
+    "local IP" mapped to the loopback address the test server binds)."""
+    rename = addresses or {}
+
+    def ip(value: str) -> str:
+        return rename.get(value, value)
+
+    objects: list[Json] = []
+    for ns in sorted(index.namespaces.values(), key=lambda n: n.name):
+        obj = fakeapi.namespace(ns.name)
+        obj["metadata"]["labels"] = dict(ns.labels)  # exactly the world's labels
+        objects.append(obj)
+    for svc in sorted(index.services.values(), key=lambda s: s.key):
+        ports = [(p.name, p.port, p.protocol) for p in svc.ports]
+        if svc.external_name:
+            obj = fakeapi.service(svc.namespace, svc.name, ports=ports, external_name=svc.external_name)
+        elif svc.headless:
+            obj = fakeapi.service(svc.namespace, svc.name, None, ports, type=svc.type)
+        else:
+            ips = [ip(a) for a in svc.cluster_ips]
+            obj = fakeapi.service(
+                svc.namespace, svc.name, ips[0] if ips else "", ports,
+                cluster_ips=ips or None, type=svc.type, external_ips=list(svc.external_ips),
+            )  # fmt: skip
+        objects.append(obj)
+    for sl in sorted(index.slices.values(), key=lambda s: s.key):
+        endpoints = []
+        for e in sl.endpoints:
+            raw: Json = {"addresses": [ip(a) for a in e.addresses], "conditions": {"ready": e.ready}}
+            if e.hostname:
+                raw["hostname"] = e.hostname
+            if e.target_pod:
+                raw["targetRef"] = {"kind": "Pod", "namespace": sl.namespace, "name": e.target_pod}
+            if e.node_name:
+                raw["nodeName"] = e.node_name
+            endpoints.append(raw)
+        trigger = None
+        if sl.trigger_time is not None:
+            trigger = datetime.datetime.fromtimestamp(sl.trigger_time, datetime.UTC).isoformat().replace("+00:00", "Z")
+        objects.append(
+            fakeapi.endpoint_slice(
+                sl.namespace, sl.name, sl.service_name,
+                ports=[(p.name, p.port, p.protocol) for p in sl.ports],
+                endpoints=endpoints, address_type=sl.address_type, trigger_time=trigger,
+            )
+        )  # fmt: skip
+    for pod in sorted(index.pods.values(), key=lambda p: p.key):
+        objects.append(fakeapi.pod(pod.namespace, pod.name, ip(pod.ip) or None, pod.phase, deleting=pod.deleting))
+    return objects
+
+
+def index_contents(index: ClusterIndex, *, pods: bool = False) -> dict[str, dict[Any, Any]]:
+    """What an index holds, by kind and key (for comparing with the API server's state)."""
+    contents: dict[str, dict[Any, Any]] = {
+        "services": dict(index.services),
+        "slices": dict(index.slices),
+        "namespaces": dict(index.namespaces),
+    }
+    if pods:
+        contents["pods"] = dict(index.pods)
+    return contents
+
+
+def api_contents(api: FakeAPIServer, *, pods: bool = False) -> dict[str, dict[Any, Any]]:
+    """The fake API server's objects, parsed as the informers parse them, by kind and key."""
+    contents: dict[str, dict[Any, Any]] = {
+        "services": {s.key: s for s in map(service_from_json, api.objects("services"))},
+        "slices": {s.key: s for s in map(endpoint_slice_from_json, api.objects("endpointslices"))},
+        "namespaces": {n.name: n for n in map(namespace_from_json, api.objects("namespaces"))},
+    }
+    if pods:
+        parsed = (pod_from_json(p) for p in api.objects("pods"))
+        contents["pods"] = {p.key: p for p in parsed if p.phase not in INACTIVE_POD_PHASES}
+    return contents
+
+
+def api_corefile(
+    url: str,
+    stanza: str = "",
+    *,
+    zones: Iterable[str] = ("cluster.local", "in-addr.arpa", "ip6.arpa"),
+    hosts: Iterable[str] = ("127.0.0.1",),
+    others: dict[str, list[str]] | None = None,
+    ready: bool = False,
+) -> str:
+    """A Corefile serving ``zones`` with kubernetes reading the API at ``url`` (no credentials),
+    listening on the loopback addresses ``hosts``; ``others`` are further blocks on the same
+    listeners answering from inline hosts entries (zone -> hosts lines, e.g. ``ttl 300``), where
+    ExternalName targets outside the cluster zone are resolved."""
+    names = [z.rstrip(".") for z in zones]
+    bind = " ".join(hosts)
+    lines = [f"{' '.join(names)} {{", f"    bind {bind}"]
+    if ready:
+        lines.append(f"    ready {READY_ADDRESS}")
+    lines += [f"    kubernetes {' '.join(names)} {{", f"        endpoint {url}"]
+    lines += [f"        {line}" for line in stanza.splitlines() if line.strip()]
+    lines += ["    }", "}"]
+    for zone, entries in (others or {}).items():
+        lines += [f"{zone.rstrip('.')} {{", f"    bind {bind}", "    hosts /dev/null {"]
+        lines += [f"        {entry}" for entry in entries]
+        lines += ["        no_reverse", "    }", "}"]
+    return "\n".join(lines) + "\n"
+
+
+@dataclass
+class ApiServed:
+    """A fake API server and the real clusterdns reading it."""
+
+    api: FakeAPIServer
+    srv: RunningServer
+    host: str
+
+    @property
+    def handler(self) -> Kubernetes:
+        assert self.srv.runtime.instance is not None
+        (found,) = self.srv.runtime.instance.handlers("kubernetes")
+        assert isinstance(found, Kubernetes)
+        return found
+
+    @property
+    def index(self) -> ClusterIndex:
+        return self.handler.index
+
+    @property
+    def controller(self) -> Any:
+        """The plugin's data-source controller (whose ``synced`` the handler reports)."""
+        return self.handler.synced.__self__  # type: ignore[attr-defined]
+
+    @property
+    def informers(self) -> list[Any]:
+        return list(self.controller.source.informers)
+
+    @property
+    def port(self) -> int:
+        runtime = self.srv.runtime
+        return next(listener.port for address, listener in runtime.listeners.items() if address.host == self.host)
+
+    @property
+    def ready_port(self) -> int:
+        return self.srv.runtime.http.port(READY_ADDRESS)
+
+    async def ask(self, qname: str, qtype: str = "A", *, tcp: bool = True) -> dns.message.Message:
+        """One query over a real socket: TCP without EDNS, or UDP with EDNS (1232 bytes)."""
+        if tcp:
+            return await query(self.port, qname, qtype, tcp=True, host=self.host)
+        return await query(self.port, qname, qtype, host=self.host, use_edns=True)
+
+
+@asynccontextmanager
+async def api_served(
+    objects: Iterable[Json],
+    stanza: str = "",
+    *,
+    api: FakeAPIServer | None = None,
+    zones: Iterable[str] = ("cluster.local", "in-addr.arpa", "ip6.arpa"),
+    hosts: Iterable[str] = ("127.0.0.1",),
+    others: dict[str, list[str]] | None = None,
+    ready: bool = False,
+) -> AsyncIterator[ApiServed]:
+    """A FakeAPIServer loaded with ``objects`` (or the given, already started ``api``), and
+    clusterdns started from ``api_corefile`` reading it; ``run_corefile`` returns once the
+    plugin synced or its ``startup_timeout`` passed."""
+    hosts = list(hosts)
+    async with AsyncExitStack() as stack:
+        server = api if api is not None else await stack.enter_async_context(FakeAPIServer())
+        server.load(objects)
+        text = api_corefile(server.url, stanza, zones=zones, hosts=hosts, others=others, ready=ready)
+        srv = await stack.enter_async_context(run_corefile(text))
+        yield ApiServed(server, srv, hosts[0])
+
+
+async def eventually(
+    condition: Callable[[], object], *, timeout: float, what: str, interval: float = 0.01
+) -> None:
+    """Poll ``condition`` (a function, or one returning an awaitable) until truthy; fail after
+    ``timeout`` seconds naming ``what``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if loop.time() > deadline:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        await asyncio.sleep(interval)
+
+
+def answer_lines(reply: dns.message.Message) -> list[str]:
+    """The answer section as sorted lower-case lines."""
+    return sorted(line.lower() for rrset in reply.answer for line in rrset.to_text().splitlines())
+
+
+async def until_answered(
+    served: ApiServed,
+    qname: str,
+    qtype: str,
+    *,
+    rcode: str = "NOERROR",
+    answer: Iterable[str] = (),
+    timeout: float = FOLLOW_SECONDS,
+    tcp: bool = False,
+) -> dns.message.Message:
+    """Ask until the reply has ``rcode`` and exactly ``answer`` (AA set); fail after ``timeout``
+    seconds, showing the last reply. Returns the matching reply."""
+    wanted = sorted(rr(text).to_text().lower() for text in answer)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        reply = await served.ask(qname, qtype, tcp=tcp)
+        if (
+            dns.rcode.to_text(reply.rcode()) == rcode
+            and answer_lines(reply) == wanted
+            and reply.flags & dns.flags.AA
+        ):
+            return reply
+        if loop.time() > deadline:
+            raise AssertionError(
+                f"{qname} {qtype}: not {rcode} {wanted} within {timeout}s; last reply:\n{reply.to_text()}"
+            )
+        await asyncio.sleep(0.005)
