@@ -134,7 +134,22 @@ class DataChangeNotifier(Protocol):
     def on_change(self, callback: Callable[[], None]) -> None: ...
 
 
+@runtime_checkable
+class AutoPather(Protocol):
+    """Implemented by plugins that know a client's search path (kubernetes, for *autopath*).
+
+    ``auto_path(req)`` returns the search domains the client's resolver would walk (fully
+    qualified, the last one ``""`` for the bare name), or None when it cannot tell, in which
+    case *autopath* does nothing (CoreDNS ``AutoPathFunc``).
+    """
+
+    name: ClassVar[str]
+
+    def auto_path(self, req: Request) -> list[str] | None: ...
+
+
 __all__ = [
+    "AutoPather",
     "DataChangeNotifier",
     "Handler",
     "NonWriter",
