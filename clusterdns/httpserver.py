@@ -14,10 +14,13 @@ import asyncio
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from .errors import ConfigError
 from .log import core_logger
+
+if TYPE_CHECKING:
+    from .controller import Controller
 
 Response = tuple[int, bytes, str]  # status, body, content type
 Route = Callable[[], Awaitable[Response]]
@@ -59,6 +62,27 @@ def split_host_port(address: str) -> tuple[str, str]:
     if "]" in address[end_bracket:]:
         raise fail("unexpected ']' in address")
     return host, address[colon + 1 :]
+
+
+def address_argument(c: Controller, default: str) -> str:
+    """The optional ``ADDRESS`` of ``health``, ``ready`` and ``prometheus`` on the current line.
+
+    Without an argument it is ``default``; with one it must pass Go's ``net.SplitHostPort``
+    (the port itself is only checked when listening), or the plugin fails with Go's message
+    (``plugin/<name>: address X: missing port in address``); more than one is an argument
+    count error. As CoreDNS's ``switch len(c.RemainingArgs())`` in each of those plugins.
+    """
+    d = c.dispenser
+    args = d.remaining_args()
+    if not args:
+        return default
+    if len(args) > 1:
+        raise d.arg_err()
+    try:
+        split_host_port(args[0])
+    except ValueError as exc:
+        raise c.error(str(exc)) from None
+    return args[0]
 
 
 def split_address(address: str) -> tuple[str, int]:

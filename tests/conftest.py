@@ -1,5 +1,6 @@
 """Fixtures shared by the tests: a loopback HTTP client, polling with a deadline, captured log
-lines in CoreDNS format, and a Controller for parse tests."""
+lines in CoreDNS format (as a list, or as ``LogLines`` that can wait for a line), and a
+Controller for parse tests."""
 
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ import pytest
 from clusterdns import registry
 from clusterdns.controller import Controller
 from clusterdns.corefile import Dispenser, parse
-from clusterdns.log import CoreDNSFormatter
 from clusterdns.server.config import BlockConfig
+from clusterdns.testing import LogLines
 
 HTTP_TIMEOUT_SECONDS = 3.0
 
@@ -72,26 +73,33 @@ def until() -> Callable[..., Awaitable[None]]:
     return wait_for
 
 
-@pytest.fixture
-def log_lines() -> Iterator[list[str]]:
-    """Every clusterdns log line, formatted exactly as printed."""
-    lines: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(self.format(record))
-
-    handler = Collect()
-    handler.setFormatter(CoreDNSFormatter())
+@contextlib.contextmanager
+def _captured() -> Iterator[LogLines]:
+    """Attach a ``LogLines`` to the ``clusterdns`` logger at INFO (as without *debug*)."""
+    handler = LogLines()
     logger = logging.getLogger("clusterdns")
     old_level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:
-        yield lines
+        yield handler
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old_level)
+
+
+@pytest.fixture
+def log_lines() -> Iterator[list[str]]:
+    """Every clusterdns log line, formatted exactly as printed."""
+    with _captured() as handler:
+        yield handler.lines
+
+
+@pytest.fixture
+def lines() -> Iterator[LogLines]:
+    """The server's log lines at INFO and above, with ``wait_for`` a line still to come."""
+    with _captured() as handler:
+        yield handler
 
 
 def controller_for(text: str, directive: str) -> Controller:

@@ -40,11 +40,12 @@ from clusterdns.errors import PluginError
 from clusterdns.log import plugin_logger
 from clusterdns.plugin import DataChangeNotifier, Handler, NonWriter, ResponseWriter, next_or_failure
 from clusterdns.request import Request
+from clusterdns.response import DELEGATION, NAME_ERROR, NO_DATA, NO_ERROR, SERVER_ERROR, Type
 
 from .item import Generation, Item, Key, Store
 from .metrics import Series
 from .options import CacheOptions
-from .response import Kind, answers_question
+from .reply import answers_question
 from .writer import CacheWriter, VerifyWriter, refreshes
 
 log = plugin_logger("cache")
@@ -54,8 +55,8 @@ MAX_REFRESHES: Final = 256
 #: How long shutdown waits for cancelled refreshes to finish.
 CLOSE_TIMEOUT_SECONDS: Final = 2.0
 
-_POSITIVE_KINDS: Final = frozenset({Kind.NO_ERROR, Kind.DELEGATION})
-_DENIAL_KINDS: Final = frozenset({Kind.NAME_ERROR, Kind.NO_DATA, Kind.SERVER_ERROR})
+_POSITIVE_KINDS: Final = frozenset({NO_ERROR, DELEGATION})
+_DENIAL_KINDS: Final = frozenset({NAME_ERROR, NO_DATA, SERVER_ERROR})
 
 
 class _Sink:
@@ -255,7 +256,7 @@ class Cache(Handler):
         )
 
     # --- storing (called by CacheWriter) ----------------------------------------------------
-    def store(self, writer: CacheWriter, msg: DNSRecord, kind: Kind, duration: float) -> Item | None:
+    def store(self, writer: CacheWriter, msg: DNSRecord, kind: Type, duration: float) -> Item | None:
         """Keep ``msg`` under the writer's key in the cache its kind belongs to."""
         name = writer.req.name
         series = self.series(writer.req.server)

@@ -20,15 +20,26 @@ from dnslib import DNSRecord
 from clusterdns import wire
 from clusterdns.plugin import ResponseWriter, WriterWrapper
 from clusterdns.request import Request
+from clusterdns.response import (
+    META,
+    NAME_ERROR,
+    NO_DATA,
+    NO_ERROR,
+    OTHER_ERROR,
+    SERVER_ERROR,
+    UPDATE,
+    Type,
+    typify,
+)
 
 from .item import Deps, Item, Key, with_ttl
-from .response import TYPE_OPT, Kind, answers_question, cache_kind, has_soa, is_nodata, minimal_ttl, typify
+from .reply import TYPE_OPT, answers_question, cache_kind, has_soa, is_nodata, minimal_ttl
 
 if TYPE_CHECKING:
     from .cache import Cache
 
 #: Reply kinds never stored (CoreDNS ``key``: errors, transfers and NOTIFY, updates).
-_NEVER_STORED = frozenset({Kind.OTHER_ERROR, Kind.META, Kind.UPDATE})
+_NEVER_STORED = frozenset({OTHER_ERROR, META, UPDATE})
 
 
 def question_matches(req: Request, msg: DNSRecord) -> bool:
@@ -48,13 +59,13 @@ def question_matches(req: Request, msg: DNSRecord) -> bool:
     )
 
 
-def storable(msg: DNSRecord, kind: Kind) -> bool:
+def storable(msg: DNSRecord, kind: Type) -> bool:
     """Whether a reply of ``kind`` may be stored at all (CoreDNS ``key``)."""
     if msg.header.tc or kind in _NEVER_STORED:
         return False
-    if kind is Kind.NAME_ERROR and not has_soa(msg):
+    if kind is NAME_ERROR and not has_soa(msg):
         return False  # a denial's duration comes from its SOA
-    if kind is Kind.NO_ERROR and not has_soa(msg) and is_nodata(msg):
+    if kind is NO_ERROR and not has_soa(msg) and is_nodata(msg):
         return False  # a CNAME chain that never reaches the type, without SOA (RFC 2308 5)
     return True
 
@@ -67,7 +78,7 @@ def refreshes(
     if msg is None or msg.header.tc or not question_matches(req, msg):
         return False
     if prefer_positive:
-        return cache_kind(msg, wall_seconds) is Kind.NO_ERROR and answers_question(msg)
+        return cache_kind(msg, wall_seconds) is NO_ERROR and answers_question(msg)
     if typify(msg, wall_seconds) in _NEVER_STORED:
         return False
     return msg.header.rcode in (wire.NOERROR, wire.NXDOMAIN)
@@ -105,13 +116,13 @@ class CacheWriter(WriterWrapper):
         cache = self.cache
         req = self.req
         kind = cache_kind(msg, cache.wall())
-        if kind is Kind.NAME_ERROR or kind is Kind.NO_DATA:
+        if kind is NAME_ERROR or kind is NO_DATA:
             duration: float = _clamp(
                 minimal_ttl(msg, kind, cache.denial_max_ttl),
                 cache.denial_min_ttl,
                 cache.denial_max_ttl,
             )
-        elif kind is Kind.SERVER_ERROR:
+        elif kind is SERVER_ERROR:
             duration = cache.servfail_seconds
         else:
             duration = _clamp(

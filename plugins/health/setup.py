@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Final
 
 from clusterdns.controller import Controller
-from clusterdns.httpserver import split_host_port
-
 from clusterdns.duration import parse_duration
+from clusterdns.httpserver import address_argument
+
 from .health import Health
 
 DEFAULT_ADDRESS: Final = ":8080"
@@ -31,18 +31,10 @@ class HealthOptions:
 def parse(c: Controller) -> HealthOptions:
     """Read every ``health`` line of the block; the last address and lameduck win (CoreDNS)."""
     d = c.dispenser
-    address = ""
+    address = DEFAULT_ADDRESS
     lameduck_ns = DEFAULT_LAMEDUCK_NS
     while d.next():
-        args = d.remaining_args()
-        if len(args) == 1:
-            address = args[0]
-            try:
-                split_host_port(address)
-            except ValueError as exc:
-                raise c.error(str(exc)) from None
-        elif len(args) > 1:
-            raise d.arg_err()
+        address = address_argument(c, address)
         while d.next_block():
             if d.val() != "lameduck":
                 raise d.errf("unknown property '%s'", d.val())
@@ -55,7 +47,7 @@ def parse(c: Controller) -> HealthOptions:
                 raise c.error(
                     f"unable to parse lameduck duration value: '{values[0]}' : {exc}"
                 ) from None
-    return HealthOptions(address=address or DEFAULT_ADDRESS, lameduck_ns=lameduck_ns)
+    return HealthOptions(address=address, lameduck_ns=lameduck_ns)
 
 
 def setup(c: Controller) -> None:

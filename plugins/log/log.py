@@ -10,7 +10,8 @@ its rcode and raised on, so *errors* still sees it. Lines go to the ``clusterdns
 INFO with no plugin prefix: ``[INFO] 10.0.0.1:40386 - 51623 "A IN example.org. udp ...``.
 
 Only rules with a ``class`` filter (or a block with the *metadata* plugin) need the reply's
-type, and only they pay for keeping the written message.
+type and class (CoreDNS ``response.Typify`` and ``Classify``, in ``clusterdns.response``), and
+only they pay for keeping the written message.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ from clusterdns.errors import PluginError
 from clusterdns.log import core_logger
 from clusterdns.plugin import Handler, ResponseWriter, WriterWrapper, client_wrote
 from clusterdns.request import Request
+from clusterdns.response import Type, classify, typify, typify_parts
 
-from .options import LogOptions, Rule
+from .options import ALL, LogOptions, Rule
 from .replacer import Format, Recorded, load_format
-from .response import ALL, classify, reply_do, typify, typify_unwritten
 
 log = core_logger()
 
@@ -146,6 +147,20 @@ class Log(Handler):
         if error is not None:
             raise error
         return rcode
+
+
+def reply_do(msg: DNSRecord, query_edns: wire.Edns | None) -> bool:
+    """The DO bit of the reply as sent: the query's OPT is echoed (``SizeAndDo``)."""
+    plugin_do = any(rr.rtype == wire.TYPE_OPT and rr.ttl & 0x8000 for rr in msg.ar)
+    if query_edns is not None:
+        return query_edns.do or plugin_do
+    return plugin_do
+
+
+def typify_unwritten(rcode: int, opcode: int, qtype: int) -> Type:
+    """The type of the reply CoreDNS's log makes up for a chain that wrote nothing
+    (``msg.SetRcode(r, rc)``: the question and opcode copied, no records, no OPT)."""
+    return typify_parts(opcode, rcode, qtype)
 
 
 def _made_up(req: Request, rcode: int, start: int) -> Recorded:

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
-from .response import ALL
+from clusterdns.response import Class
+
+#: The names a ``class`` line accepts (CoreDNS ``response.ClassFromString``); ``all`` is the default.
+ALL: Final = Class.ALL
+CLASSES: Final = frozenset(Class)
 
 
 @dataclass(frozen=True, slots=True)

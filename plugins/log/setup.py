@@ -23,9 +23,8 @@ import functools
 from clusterdns.controller import Controller
 
 from .log import Log
-from .options import LogOptions, Rule
+from .options import ALL, CLASSES, LogOptions, Rule
 from .replacer import COMBINED_LOG_FORMAT, COMMON_LOG_FORMAT, DEFAULT_LOG_FORMAT
-from .response import ALL, CLASSES
 
 
 def fqdn(name: str) -> str:

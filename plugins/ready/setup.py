@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from clusterdns.controller import Controller
-from clusterdns.httpserver import split_host_port
+from clusterdns.httpserver import address_argument
 
 from .ready import Ready, readiness_list
 
@@ -44,15 +44,7 @@ def parse(c: Controller) -> ReadyOptions:
         if seen:
             raise c.once_error()
         seen = True
-        args = d.remaining_args()
-        if len(args) == 1:
-            address = args[0]
-            try:
-                split_host_port(address)
-            except ValueError as exc:
-                raise c.error(str(exc)) from None
-        elif len(args) > 1:
-            raise d.arg_err()
+        address = address_argument(c, address)
         while d.next_block():
             if d.val() != "monitor":
                 raise d.errf("unknown property '%s'", d.val())

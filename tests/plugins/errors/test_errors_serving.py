@@ -13,12 +13,10 @@ import logging
 
 import dns.flags
 import dns.rcode
-from errors_test_support import LogLines, lines  # noqa: F401  (fixture)
-
 from clusterdns.plugins.errors.errors import Consolidator
 from clusterdns.plugins.errors.goregexp import compile_go
 from clusterdns.plugins.errors.options import ConsolidateRule
-from clusterdns.testing import query, run_corefile
+from clusterdns.testing import LogLines, query, run_corefile
 
 NO_NEXT = "plugin/errors: no next plugin found"
 

@@ -1,17 +1,15 @@
-"""Shared by the log tests: captured log lines, queries from a known port, a chain driver."""
+"""Shared by the log tests: queries from a known port, a chain driver. Captured log lines are
+the ``lines`` fixture of tests/conftest.py (``clusterdns.testing.LogLines``)."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import dns.message
-import pytest
 from dnslib import DNSRecord
 
-from clusterdns.log import CoreDNSFormatter
 from clusterdns.plugin import Handler, ResponseWriter
 from clusterdns.request import Request
 from clusterdns.server.config import BlockConfig, ListenAddress
@@ -20,50 +18,6 @@ from clusterdns.server.mux import Mux
 from clusterdns.server.runtime import Runtime
 
 WAIT_SECONDS = 3.0
-
-
-class LogLines(logging.Handler):
-    """Every line the server logs, formatted exactly as on stdout."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.setFormatter(CoreDNSFormatter())
-        self.lines: list[str] = []
-        self._changed = asyncio.Event()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
-        self._changed.set()
-
-    async def wait_for(self, predicate: Callable[[str], bool], timeout: float = WAIT_SECONDS) -> str:
-        """The first line matching ``predicate``, waiting up to ``timeout`` for it to appear."""
-
-        async def scan() -> str:
-            seen = 0
-            while True:
-                for line in self.lines[seen:]:
-                    if predicate(line):
-                        return line
-                seen = len(self.lines)
-                self._changed.clear()
-                await self._changed.wait()
-
-        return await asyncio.wait_for(scan(), timeout)
-
-
-@pytest.fixture
-def lines() -> Iterator[LogLines]:
-    """Capture the server's log lines at INFO and above."""
-    logger = logging.getLogger("clusterdns")
-    handler = LogLines()
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 def build(corefile: str) -> Instance:

@@ -13,7 +13,7 @@ import dns.message
 import dns.rcode
 import pytest
 from dnslib import NS, QTYPE, RR, SOA, TXT, A, DNSRecord
-from log_test_support import LogLines, Stub, serve_through, lines  # noqa: F401  (fixture)
+from log_test_support import Stub, serve_through
 
 from clusterdns import wire
 from clusterdns.errors import PluginError
@@ -22,6 +22,7 @@ from clusterdns.plugins.log.log import Log
 from clusterdns.plugins.log.options import LogOptions, Rule
 from clusterdns.plugins.log.replacer import COMMON_LOG_FORMAT
 from clusterdns.request import Request
+from clusterdns.testing import LogLines
 
 SHORT = "{rcode} {>rflags} {rsize}"
 

@@ -6,9 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
-from log_test_support import LogLines, lines  # noqa: F401  (fixture)
-
-from clusterdns.testing import query, run_corefile
+from clusterdns.testing import LogLines, query, run_corefile
 
 README = Path(__file__).resolve().parents[3] / "plugins" / "log" / "README.md"
 EXAMPLES = re.findall(r"```corefile\n(.*?)```", README.read_text(), re.S)

@@ -18,9 +18,9 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 import pytest
-from log_test_support import LogLines, exchange_tcp, exchange_udp, lines  # noqa: F401  (fixture)
+from log_test_support import exchange_tcp, exchange_udp
 
-from clusterdns.testing import query, run_corefile
+from clusterdns.testing import LogLines, query, run_corefile
 
 DURATION = r"(0|[1-9][0-9]*)(\.[0-9]+)?s"
 

@@ -1,48 +1,29 @@
-"""What kind of reply a message is, whether it answers its question, and its smallest TTL.
+"""What the cache needs to know about a reply beyond its type: whether it answers its question,
+its smallest TTL, and the type the cache files it under.
 
-The cache's decisions hang on these: CoreDNS's ``response.Typify`` (success, NXDOMAIN, NODATA,
-server error, delegation, meta, update, other error), the 1.14.7 ``cacheResponseType`` that
-treats a NOERROR whose CNAME chain never reaches the asked type as NODATA when an SOA is
-present, and ``dnsutil.MinimalTTLWithMaximum`` (the smallest TTL over every section, OPT
-excluded). Names are compared ASCII case-insensitively, label by label.
+The type itself is CoreDNS's ``response.Typify`` (``clusterdns.response``). On top of it come
+the 1.14.7 ``cacheResponseType``, which treats a NOERROR whose CNAME chain never reaches the
+asked type as NODATA when an SOA is present, and ``dnsutil.MinimalTTLWithMaximum`` (the smallest
+TTL over every section, OPT excluded). Names are compared ASCII case-insensitively, label by
+label.
 """
 
 from __future__ import annotations
 
-import enum
 from typing import Final
 
 from dnslib import RR, DNSLabel, DNSRecord
 
 from clusterdns import wire
+from clusterdns.response import NAME_ERROR, NO_DATA, NO_ERROR, Type, typify
 
-TYPE_NS: Final = 2
 TYPE_CNAME: Final = 5
 TYPE_SOA: Final = 6
-TYPE_OPT: Final = 41
-TYPE_RRSIG: Final = 46
-TYPE_IXFR: Final = 251
-TYPE_AXFR: Final = 252
+TYPE_OPT: Final = wire.TYPE_OPT
 TYPE_ANY: Final = 255
 CLASS_ANY: Final = 255
-OPCODE_NOTIFY: Final = 4
-OPCODE_UPDATE: Final = 5
 #: A reply without records (or only an OPT) is cached this long (``MinimalDefaultTTL``).
 NO_RECORDS_TTL_SECONDS: Final = 5
-_YEAR68: Final = 1 << 31  # RFC 1982 serial arithmetic window of RRSIG times
-
-
-class Kind(enum.Enum):
-    """CoreDNS's ``response.Type``."""
-
-    NO_ERROR = "NOERROR"
-    NAME_ERROR = "NXDOMAIN"
-    SERVER_ERROR = "SERVERERROR"
-    NO_DATA = "NODATA"
-    DELEGATION = "DELEGATION"
-    META = "META"
-    UPDATE = "UPDATE"
-    OTHER_ERROR = "OTHERERROR"
 
 
 def _labels(label: DNSLabel) -> tuple[bytes, ...]:
@@ -61,78 +42,11 @@ def has_soa(msg: DNSRecord) -> bool:
     return any(rr.rtype == TYPE_SOA for rr in msg.auth)
 
 
-def _opt_do(msg: DNSRecord) -> bool:
-    for rr in msg.ar:
-        if rr.rtype == TYPE_OPT:
-            return bool(rr.ttl & 0x8000)
-    return False
-
-
-def _go_div(a: int, b: int) -> int:
-    """Integer division truncating toward zero, as Go's ``/``."""
-    return a // b if a >= 0 else -(-a // b)
-
-
-def _rrsig_valid(rr: RR, now: int) -> bool:
-    """miekg/dns ``RRSIG.ValidityPeriod``: inception <= now <= expiration, serial-wise."""
-    inception = int(rr.rdata.sig_inc)
-    expiration = int(rr.rdata.sig_exp)
-    start = inception + _go_div(inception - now, _YEAR68) * _YEAR68
-    end = expiration + _go_div(expiration - now, _YEAR68) * _YEAR68
-    return start <= now <= end
-
-
-def _has_expired_signature(msg: DNSRecord, now: int) -> bool:
-    for section in (msg.rr, msg.auth, msg.ar):
-        for rr in section:
-            if rr.rtype == TYPE_RRSIG and not _rrsig_valid(rr, now):
-                return True
-    return False
-
-
-def typify(msg: DNSRecord, wall_seconds: float) -> Kind:
-    """CoreDNS ``response.Typify``; ``wall_seconds`` (Unix time) judges RRSIG validity."""
-    header = msg.header
-    opcode = header.opcode
-    if opcode == OPCODE_UPDATE:
-        return Kind.UPDATE
-    if opcode == OPCODE_NOTIFY:
-        return Kind.META
-    if msg.questions and msg.questions[0].qtype in (TYPE_AXFR, TYPE_IXFR):
-        return Kind.META
-    if _opt_do(msg) and _has_expired_signature(msg, int(wall_seconds)):
-        return Kind.OTHER_ERROR
-    rcode = header.rcode
-    if msg.rr:
-        if rcode == wire.NOERROR:
-            return Kind.NO_ERROR
-        if rcode == wire.NXDOMAIN:
-            return Kind.OTHER_ERROR
-    soa = False
-    ns = 0
-    for rr in msg.auth:
-        if rr.rtype == TYPE_SOA:
-            soa = True
-        elif rr.rtype == TYPE_NS:
-            ns += 1
-    if soa and rcode == wire.NOERROR:
-        return Kind.NO_DATA
-    if rcode == wire.NXDOMAIN:
-        return Kind.NAME_ERROR
-    if rcode == wire.SERVFAIL or rcode == wire.NOTIMP:
-        return Kind.SERVER_ERROR
-    if ns and rcode == wire.NOERROR:
-        return Kind.DELEGATION
-    if rcode == wire.NOERROR:
-        return Kind.NO_ERROR
-    return Kind.OTHER_ERROR
-
-
-def cache_kind(msg: DNSRecord, wall_seconds: float) -> Kind:
+def cache_kind(msg: DNSRecord, wall_seconds: float) -> Type:
     """``typify``, with a NOERROR that does not answer its question but has an SOA as NODATA."""
     kind = typify(msg, wall_seconds)
-    if kind is Kind.NO_ERROR and has_soa(msg) and is_nodata(msg):
-        return Kind.NO_DATA
+    if kind is NO_ERROR and has_soa(msg) and is_nodata(msg):
+        return NO_DATA
     return kind
 
 
@@ -199,13 +113,13 @@ def is_nodata(msg: DNSRecord) -> bool:
     return bool(msg.rr) and not answers_question(msg)
 
 
-def minimal_ttl(msg: DNSRecord, kind: Kind, maximum_seconds: int) -> int:
+def minimal_ttl(msg: DNSRecord, kind: Type, maximum_seconds: int) -> int:
     """The smallest TTL in the reply, at most ``maximum_seconds`` (``MinimalTTLWithMaximum``).
 
     Only success, NXDOMAIN and NODATA replies are scanned; anything else, and a reply without
     records, gets ``NO_RECORDS_TTL_SECONDS``.
     """
-    if kind is not Kind.NO_ERROR and kind is not Kind.NAME_ERROR and kind is not Kind.NO_DATA:
+    if kind is not NO_ERROR and kind is not NAME_ERROR and kind is not NO_DATA:
         return NO_RECORDS_TTL_SECONDS
     extra = msg.ar
     if not msg.rr and not msg.auth and (not extra or (len(extra) == 1 and extra[0].rtype == TYPE_OPT)):
