@@ -6,6 +6,9 @@ an unknown flag prints usage and exits 2, a stray argument is fatal (exit 1). Si
 coredns/caddy ``sigtrap``: SIGTERM/SIGINT stop gracefully, a second SIGINT forces exit 2,
 SIGQUIT exits at once, SIGUSR1 reloads the Corefile (keeping the old one if the new is bad),
 SIGHUP is ignored.
+
+``clusterdns resolve NAME ...`` is a separate tool (clusterdns.resolvecmd): it plays a pod's
+stub resolver against a server and prints every query.
 """
 
 from __future__ import annotations
@@ -200,6 +203,12 @@ def _run(coro):  # type: ignore[no-untyped-def]
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``clusterdns`` and ``python -m clusterdns``."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "resolve":
+        # A subcommand, not a flag: CoreDNS has none, so a first argument "resolve" would
+        # otherwise only be a fatal stray argument.
+        from .resolvecmd import main as resolve_main
+
+        return resolve_main(argv[1:])
     try:
         options, rest = parse_args(argv)
     except UsageError as exc:
