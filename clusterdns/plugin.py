@@ -148,7 +148,13 @@ class AutoPather(Protocol):
     def auto_path(self, req: Request) -> list[str] | None: ...
 
 
+#: Request metadata key *autopath* sets when its ``infer_namespace`` mode asks an AutoPather
+#: to derive a search path from the query name itself (the client being unknown).
+AUTOPATH_INFER_NAMESPACE = "autopath/infer-namespace"
+
+
 __all__ = [
+    "AUTOPATH_INFER_NAMESPACE",
     "AutoPather",
     "DataChangeNotifier",
     "Handler",

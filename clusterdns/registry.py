@@ -28,6 +28,7 @@ DIRECTIVES: Final[tuple[tuple[str, str], ...]] = (
     ("log", "clusterdns.plugins.log"),
     ("any", "clusterdns.plugins.any"),
     ("loadbalance", "clusterdns.plugins.loadbalance"),
+    ("autopath", "clusterdns.plugins.autopath"),
     ("cache", "clusterdns.plugins.cache"),
     ("hosts", "clusterdns.plugins.hosts"),
     ("kubernetes", "clusterdns.plugins.kubernetes"),

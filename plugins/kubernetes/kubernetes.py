@@ -39,6 +39,7 @@ from clusterdns.kube.index import ClusterIndex
 from clusterdns.plugin import Handler, ResponseWriter
 from clusterdns.request import Request
 
+from . import autopath
 from .names import Question, question_for, zone_label_count
 from .options import KubernetesOptions
 from .records import (
@@ -110,6 +111,10 @@ class Kubernetes(Handler):
     def on_change(self, callback: Callable[[], None]) -> None:
         """For a cache in front (DataChangeNotifier): called after every cluster change."""
         self.index.listeners.append(callback)
+
+    def auto_path(self, req: Request) -> list[str] | None:
+        """For *autopath* (AutoPather): the client's search list, or None (see autopath.py)."""
+        return autopath.search_path(self, req)
 
     # --- the handler -------------------------------------------------------------------
     async def serve_dns(self, req: Request, w: ResponseWriter) -> int:

@@ -264,30 +264,12 @@ async def test_silent_server_times_out() -> None:
 
 #: The block the README shows (acceptance 4 of issue 5), produced by
 #: ``clusterdns resolve www.example.com --namespace demo --libc musl --server 127.0.0.1:5353``
-#: against ``clusterdns -conf Corefile.example``.
-README_BLOCK = """\
-resolve www.example.com as musl getaddrinfo() would (ClusterFirst pod in namespace demo)
-  search  demo.svc.cluster.local svc.cluster.local cluster.local
-  ndots   5  (2 dots < 5: the search list first, then the name as is)
-  server  127.0.0.1:5353 (udp)
-
- #  QUERY                                    TYPE  RCODE     ANSWER
- 1  www.example.com.demo.svc.cluster.local.  A     NXDOMAIN
- 2  www.example.com.demo.svc.cluster.local.  AAAA  NXDOMAIN
-    -> next: A NXDOMAIN
- 3  www.example.com.svc.cluster.local.       A     NXDOMAIN
- 4  www.example.com.svc.cluster.local.       AAAA  NXDOMAIN
-    -> next: A NXDOMAIN
- 5  www.example.com.cluster.local.           A     NXDOMAIN
- 6  www.example.com.cluster.local.           AAAA  NXDOMAIN
-    -> next: A NXDOMAIN
- 7  www.example.com.                         A     NOERROR   A 93.184.215.14
- 8  www.example.com.                         AAAA  NOERROR   AAAA 2606:2800:21f:cb07:6820:80da:af6b:8b2c
-    -> stop: answered
-
-  result   93.184.215.14 2606:2800:21f:cb07:6820:80da:af6b:8b2c  (from www.example.com.)
-  queries  8  (6 of them before the candidate that answered)
-"""
+#: against ``clusterdns -conf Corefile.example``; read from README.md so it cannot go stale.
+_README_MATCH = re.search(
+    r"```\n(resolve www\.example\.com as musl.*?)```", (ROOT / "README.md").read_text(), re.S
+)
+assert _README_MATCH is not None, "README.md lost its 'clusterdns resolve' example"
+README_BLOCK = _README_MATCH.group(1)
 
 
 @in_module_loop
