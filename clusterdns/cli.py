@@ -7,8 +7,11 @@ coredns/caddy ``sigtrap``: SIGTERM/SIGINT stop gracefully, a second SIGINT force
 SIGQUIT exits at once, SIGUSR1 reloads the Corefile (keeping the old one if the new is bad),
 SIGHUP is ignored.
 
-``clusterdns resolve NAME ...`` is a separate tool (clusterdns.resolvecmd): it plays a pod's
-stub resolver against a server and prints every query.
+Three subcommands are separate tools: ``clusterdns resolve NAME ...`` (clusterdns.resolvecmd)
+plays a pod's stub resolver against a server and prints every query; ``clusterdns check -conf
+FILE`` (clusterdns.check) sets a Corefile up without serving and reports errors and known traps;
+``clusterdns migrate kube-dns --configmap FILE`` (clusterdns.migrate) turns a kube-dns ConfigMap
+into a Corefile.
 """
 
 from __future__ import annotations
@@ -203,12 +206,20 @@ def _run(coro):  # type: ignore[no-untyped-def]
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``clusterdns`` and ``python -m clusterdns``."""
     argv = sys.argv[1:] if argv is None else argv
+    # Subcommands, not flags: CoreDNS has none, so a first argument "resolve", "check" or
+    # "migrate" would otherwise only be a fatal stray argument.
     if argv and argv[0] == "resolve":
-        # A subcommand, not a flag: CoreDNS has none, so a first argument "resolve" would
-        # otherwise only be a fatal stray argument.
         from .resolvecmd import main as resolve_main
 
         return resolve_main(argv[1:])
+    if argv and argv[0] == "check":
+        from .check import main as check_main
+
+        return check_main(argv[1:])
+    if argv and argv[0] == "migrate":
+        from .migrate import main as migrate_main
+
+        return migrate_main(argv[1:])
     try:
         options, rest = parse_args(argv)
     except UsageError as exc:

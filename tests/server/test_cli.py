@@ -125,3 +125,20 @@ async def test_quiet_hides_startup_lines_and_pidfile_is_written(tmp_path: Path) 
         server.signal(signal.SIGTERM)
         assert await server.wait() == 0
     assert not any(line.startswith(".:") or line.startswith("clusterdns-") for line in server.lines)
+
+
+def test_subcommands_are_dispatched(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # check and migrate are reached through the clusterdns command, not only as modules.
+    corefile = tmp_path / "Corefile"
+    corefile.write_text(".:53 {\n    whoami\n}\n")
+    assert cli.main(["check", "-conf", str(corefile)]) == 0
+    assert "OK (0 error(s), 0 warning(s))" in capsys.readouterr().out
+    corefile.write_text(".:53 {\n    nosuch\n}\n")
+    assert cli.main(["check", "-conf", str(corefile)]) == 1
+    configmap = tmp_path / "kube-dns.yaml"
+    configmap.write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: kube-dns\n  namespace: kube-system\n"
+        "data:\n  upstreamNameservers: |\n    [\"10.0.0.53\"]\n"
+    )
+    assert cli.main(["migrate", "kube-dns", "--configmap", str(configmap)]) == 0
+    assert "forward . 10.0.0.53" in capsys.readouterr().out
