@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from dnslib import EDNS0, RR, DNSBuffer, DNSError, DNSLabel, DNSLabelError, DNSRecord
@@ -70,6 +70,9 @@ def rcode_name(rcode: int) -> str:
 
 # EDNS options CoreDNS echoes when it reuses the query's OPT (request/edns0.go).
 ECHOED_EDNS_OPTIONS: Final = frozenset({3, 9, 10, 11, 12})  # NSID EXPIRE COOKIE KEEPALIVE PADDING
+EDNS_PADDING: Final = 12
+MAX_UDP_PAYLOAD_IPV4: Final = 65507  # 65535 - 20 (IPv4 header) - 8 (UDP header)
+MAX_UDP_PAYLOAD_IPV6: Final = 65527  # 65535 - 8 (UDP header); no jumbograms
 
 _HEADER = struct.Struct("!6H")
 _U16 = struct.Struct("!H")
@@ -453,6 +456,8 @@ def pack_reply(
     IPv4 / 1220 on IPv6, as NSD and CoreDNS do), and otherwise cut after the last record that
     fits, with TC set.
     """
+    if udp:  # an EDNS size of up to 65535 is no promise the datagram can be sent
+        limit = min(limit, MAX_UDP_PAYLOAD_IPV6 if ipv6 else MAX_UDP_PAYLOAD_IPV4)
     sections = _records(msg)
     opt: bytes = b""
     plugin_opts = [rr for rr in msg.ar if rr.rtype == TYPE_OPT]
@@ -487,7 +492,30 @@ def pack_reply(
         flags |= FLAG_TC
     arcount = counts[2] + (1 if opt else 0)
     header = _HEADER.pack(msg.header.id, flags, qdcount, counts[0], counts[1], arcount)
-    return Packed(header + body[HEADER_SIZE:] + opt, written_size, cut)
+    reply = header + body[HEADER_SIZE:] + opt
+    if udp and len(reply) > limit and query_edns is not None and not plugin_opts:
+        # The echoed options are the client's own bytes, of any length: CoreDNS sends them even
+        # when they leave no room for the question. RFC 7830 section 4 pads a response "unless
+        # doing so would violate the maximum UDP payload size": drop Padding, then every echoed
+        # option, until the reply fits.
+        for options in (_without_option(query_edns.options, EDNS_PADDING), b""):
+            if options != query_edns.options:
+                edns = replace(query_edns, options=options)
+                return pack_reply(msg, query_edns=edns, limit=limit, udp=udp, ipv6=ipv6)
+    return Packed(reply, written_size, cut)
+
+
+def _without_option(options: bytes, code: int) -> bytes:
+    """EDNS option TLVs without those of ``code``."""
+    out = bytearray()
+    offset = 0
+    while offset + 4 <= len(options):
+        option_code, length = struct.unpack_from("!HH", options, offset)
+        end = offset + 4 + length
+        if option_code != code:
+            out += options[offset:end]
+        offset = end
+    return bytes(out)
 
 
 def parse_message(data: bytes) -> DNSRecord:

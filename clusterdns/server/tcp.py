@@ -88,15 +88,31 @@ class TCPProtocol(asyncio.Protocol):
 
     # --- reading ------------------------------------------------------------------------
     def data_received(self, data: bytes) -> None:
+        started_empty = not self.buffer
         self.buffer += data
+        took = self._take_queries()
+        if not self.buffer:
+            self._arm(IDLE_TIMEOUT_SECONDS)
+        elif started_empty or took:
+            # A new query began: it must arrive whole within the read timeout of its first
+            # byte (miekg sets the read deadline once per message, not once per read).
+            self._arm(READ_TIMEOUT_SECONDS)
+
+    def _take_queries(self) -> bool:
+        """Serve the whole queries in the buffer, up to the cap; True if any was taken.
+
+        Past the cap the rest waits in the buffer, and reading pauses, until answers are done.
+        """
         buffer = self.buffer
         loop = asyncio.get_running_loop()
-        while len(buffer) >= 2:
+        took = False
+        while len(buffer) >= 2 and len(self.in_flight) < MAX_PIPELINED_PER_CONNECTION:
             length = (buffer[0] << 8) | buffer[1]
             if len(buffer) < 2 + length:
                 break
             message = bytes(buffer[2 : 2 + length])
             del buffer[: 2 + length]
+            took = True
             if length < 12:  # miekg/dns lets such clients hang: no reply, keep reading
                 continue
             task = loop.create_task(
@@ -106,15 +122,28 @@ class TCPProtocol(asyncio.Protocol):
             task.add_done_callback(self._served)
         if len(self.in_flight) >= MAX_PIPELINED_PER_CONNECTION:
             self._pause_reading()
-        self._arm(READ_TIMEOUT_SECONDS if buffer else IDLE_TIMEOUT_SECONDS)
+        return took
+
+    def _has_whole_query(self) -> bool:
+        buffer = self.buffer
+        return len(buffer) >= 2 and len(buffer) >= 2 + ((buffer[0] << 8) | buffer[1])
+
+    def _continue(self) -> None:
+        """After answers: serve the queries waiting in the buffer, then read again."""
+        if self.writing_paused or len(self.in_flight) >= MAX_PIPELINED_PER_CONNECTION // 2:
+            return
+        if self._take_queries() and not self.buffer:
+            self._arm(IDLE_TIMEOUT_SECONDS)
+        if len(self.in_flight) < MAX_PIPELINED_PER_CONNECTION:
+            self._resume_reading()
 
     def _served(self, task: asyncio.Task[None]) -> None:
         self.in_flight.discard(task)
-        if self.eof and not self.in_flight:
-            self.close()
+        if self.transport is None or self.transport.is_closing():
             return
-        if len(self.in_flight) < MAX_PIPELINED_PER_CONNECTION // 2 and not self.writing_paused:
-            self._resume_reading()
+        self._continue()
+        if self.eof and not self.in_flight and not self._has_whole_query():
+            self.close()
 
     def _pause_reading(self) -> None:
         if not self.reading_paused and self.transport is not None:
@@ -144,7 +173,7 @@ class TCPProtocol(asyncio.Protocol):
         if self.write_timer is not None:
             self.write_timer.cancel()
             self.write_timer = None
-        self._resume_reading()
+        self._continue()
 
     def _write_timed_out(self) -> None:
         if self.transport is not None:
@@ -153,7 +182,7 @@ class TCPProtocol(asyncio.Protocol):
     def eof_received(self) -> bool:
         # The client finished sending; keep the connection until its answers are written.
         self.eof = True
-        if not self.in_flight:
+        if not self.in_flight and not self._has_whole_query():
             self.close()
         return True
 
