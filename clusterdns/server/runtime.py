@@ -2,7 +2,8 @@
 
 It starts an instance (startup hooks, then listeners, then the startup lines CoreDNS prints),
 reloads by building a complete new instance beside the old one and swapping the muxes on the
-same sockets (so no query is refused while the configuration changes), and stops gracefully:
+same sockets (so no query is refused while the configuration changes) and then freeing the
+old one, and stops gracefully:
 final-shutdown hooks such as *health*'s lameduck run while DNS is still served, then the
 listeners close. A reload that fails at any step leaves the old instance serving untouched.
 """
@@ -10,6 +11,7 @@ listeners close. A reload that fails at any step leaves the old instance serving
 from __future__ import annotations
 
 import asyncio
+import gc
 import platform
 import sys
 from collections.abc import Callable
@@ -127,6 +129,8 @@ class Runtime:
             new.serving.set()
             if old is not None:
                 await self._run_hooks(old.shutdown_hooks)
+                del old
+                _free_replaced_instance()
             return new
 
     # --- stop ---------------------------------------------------------------------------
@@ -176,6 +180,19 @@ class Runtime:
                 raise ValueError(f"{len(ports)} ports bound; name the listener")
             return ports.pop()
         return self.listeners[zone_or_address].port
+
+
+def _free_replaced_instance() -> None:
+    """Free the instance a reload replaced now, not at the next full collection.
+
+    An instance is a web of reference cycles (chains, hook closures, informer callbacks), so
+    reference counting alone never frees it, and Python's full collections are rare: the soak
+    saw 21 to 49 replaced instances alive at once, each with its own copy of the cluster
+    index. One full collection per reload costs about 0.14 s on 10,000 Services and 100,000
+    Pods with ``pods verified`` (bench/kube_sync.py), about what the new instance's
+    initial list costs anyway.
+    """
+    gc.collect()
 
 
 def _check_transports(instance: Instance) -> None:

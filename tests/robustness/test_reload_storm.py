@@ -39,6 +39,7 @@ import pytest
 
 from clusterdns.errors import ClusterDNSError
 from clusterdns.server import instance as instance_module
+from clusterdns.server.config import BlockConfig
 from clusterdns.server.instance import CorefileSource, Instance
 from clusterdns.server.runtime import Runtime
 from clusterdns.testing import fakeapi, query
@@ -562,3 +563,35 @@ async def test_reloads_with_the_kubernetes_plugin_lose_no_cluster_answer_and_no_
 
 async def _true(value: bool) -> bool:
     return value
+
+
+def replaced_blocks(runtime: Runtime) -> int:
+    """Server blocks of replaced instances still in memory (``gc.get_objects`` collects
+    nothing, so this sees what the process really holds)."""
+    assert runtime.instance is not None
+    current = {id(block) for block in runtime.instance.blocks}
+    return sum(
+        1 for o in gc.get_objects() if isinstance(o, BlockConfig) and id(o) not in current
+    )
+
+
+async def test_replaced_instances_are_freed_soon_after_a_reload_not_at_a_rare_full_collection(
+    until: Until,
+) -> None:
+    """Regression: the soak's RSS rose by about 0.33 MiB at every reload and never came down.
+    A replaced instance is a web of reference cycles (chains, closures, its tasks), so only a
+    full run of Python's cyclic collector frees it, and those are rare: 21 to 49 replaced
+    instances, each with its own copy of the cluster index, were alive at any time over 120
+    reloads of the shipped Corefile. They must be gone within seconds of being replaced."""
+    async with FakeAPIServer() as api:
+        api.load(
+            [
+                fakeapi.namespace("default"),
+                fakeapi.service("default", "svc-a", "10.96.0.10"),
+                fakeapi.endpoint_slice("default", "svc-a-1", "svc-a", ["10.244.0.5"]),
+            ]
+        )
+        async with serving(kubernetes_corefile(0, api.url)) as runtime:
+            for generation in range(1, 11):
+                await runtime.reload(source(kubernetes_corefile(generation, api.url)))
+            await until(lambda: _true(replaced_blocks(runtime) == 0), timeout=5.0)
