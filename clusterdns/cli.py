@@ -135,15 +135,26 @@ def corefile_loader(conf: str | None, port: str, stdin: TextIO) -> tuple[Corefil
 
 
 async def serve(options: Options, stdin: TextIO) -> int:
-    """Run the server until a signal stops it; return the exit code."""
+    """Run the server until a signal stops it; return the exit code.
+
+    Signals are trapped before the start, as CoreDNS traps them: the start can wait up to
+    the kubernetes plugin's ``startup_timeout`` for the API, and a SIGTERM then must exit 0
+    and a SIGHUP must not kill the process.
+    """
     try:
         source, loader = corefile_loader(options.conf, options.port, stdin)
     except OSError as exc:
         print(f"{exc.strerror or exc}: {options.conf}", file=sys.stderr)
         return 1
     runtime = Runtime(loader, default_port=options.port, quiet=options.quiet)  # type: ignore[arg-type]
+    loop = asyncio.get_running_loop()
+    starting = loop.create_task(_start(runtime, source))
+    _trap_signals(runtime, starting)
     try:
-        await runtime.start(runtime.build(source))
+        await starting
+    except asyncio.CancelledError:  # SIGTERM or SIGINT before the start finished
+        await runtime.stop()
+        return 0
     except (ClusterDNSError, OSError) as exc:
         print(str(exc), file=sys.stderr)
         return 1
@@ -153,19 +164,27 @@ async def serve(options: Options, stdin: TextIO) -> int:
                 file.write(f"{os.getpid()}\n")
         except OSError as exc:
             log.error("Could not write pidfile: %s", exc)
-    return await _run_until_signalled(runtime)
+    await runtime.stopped.wait()
+    return 0
 
 
-async def _run_until_signalled(runtime: Runtime) -> int:
+async def _start(runtime: Runtime, source: CorefileSource) -> None:
+    await runtime.start(runtime.build(source))
+
+
+def _trap_signals(runtime: Runtime, starting: asyncio.Task[None]) -> None:
+    """CoreDNS's (caddy's) signal handling: TERM and INT stop gracefully, a second INT
+    forces, QUIT exits at once, USR1 reloads, HUP is ignored."""
     loop = asyncio.get_running_loop()
-    exit_code = 0
     interrupts = 0
     stop_task: asyncio.Task[None] | None = None
 
     def stop(message: str) -> None:
         nonlocal stop_task
         log.info("%s", message)
-        if stop_task is None:
+        if not starting.done():
+            starting.cancel()  # serve() then stops the runtime and exits 0
+        elif stop_task is None:
             stop_task = loop.create_task(runtime.stop())
 
     def on_sigint() -> None:
@@ -178,6 +197,9 @@ async def _run_until_signalled(runtime: Runtime) -> int:
 
     async def reload() -> None:
         log.info("SIGUSR1: Reloading")
+        if runtime.instance is None:
+            log.error("SIGUSR1: no server instances are fully running")
+            return
         log.info("Reloading")
         try:
             await runtime.reload()
@@ -191,8 +213,6 @@ async def _run_until_signalled(runtime: Runtime) -> int:
     loop.add_signal_handler(signal.SIGQUIT, os._exit, 0)
     loop.add_signal_handler(signal.SIGUSR1, lambda: loop.create_task(reload()))
     loop.add_signal_handler(signal.SIGHUP, lambda: None)
-    await runtime.stopped.wait()
-    return exit_code
 
 
 def _run(coro):  # type: ignore[no-untyped-def]

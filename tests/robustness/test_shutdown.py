@@ -271,7 +271,6 @@ def kubernetes_corefile(url: str) -> str:
     )
 
 
-@pytest.mark.xfail(strict=True, reason="open bug: signal handlers are installed only after the start, so a signal during the startup sync kills the process")
 async def test_signals_during_the_startup_sync_are_trapped_as_coredns_traps_them(
     tmp_path: Path,
 ) -> None:
