@@ -14,8 +14,8 @@ import asyncio
 import gc
 import platform
 import sys
-from collections.abc import Callable
-from typing import TextIO
+from collections.abc import Callable, Hashable
+from typing import Any, TextIO
 
 from .. import __version__
 from ..errors import ClusterDNSError, ConfigError
@@ -50,6 +50,8 @@ class Runtime:
         self.debug = False
         self.shutting_down = False
         self.stopped = asyncio.Event()
+        #: objects plugins keep across reloads, keyed by plugin (the kubernetes informers)
+        self.shared: dict[Hashable, Any] = {}
         self._reload_lock = asyncio.Lock()
 
     # --- start --------------------------------------------------------------------------

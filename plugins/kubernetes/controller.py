@@ -7,12 +7,20 @@ until it has synced or ``startup_timeout`` passed (CoreDNS logs ``waiting for Ku
 before starting server`` every 500 ms, then ``starting server with unsynced Kubernetes API``),
 reports readiness, records ``coredns_kubernetes_dns_programming_duration_seconds`` from the
 EndpointSlices' trigger times, and stops the source when the instance is replaced or stopped.
+
+Informers outlive a reload. CoreDNS builds new ones for the new instance, so every reload
+relists the whole cluster, and a reload while the API server is down swaps in an empty cache.
+Here a stanza whose API options (``api_key``) equal those of a running controller shares it:
+the new instance starts from the data already known, at once, and the API server sees no new
+list. The controller stops when the last instance using it is stopped. Manifest sources are not
+shared, so a reload re-reads the files.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Hashable
 from typing import Any, Final, Protocol
 
 from clusterdns.errors import PluginSetupError
@@ -106,11 +114,27 @@ def _timed_slice_upsert(index: ClusterIndex):  # type: ignore[no-untyped-def]
     return upsert
 
 
+def api_key(options: KubernetesOptions) -> Hashable | None:
+    """What decides the contents of an API-fed index; None for sources that are not shared."""
+    if options.manifests:
+        return None
+    return (
+        options.endpoint,
+        options.kubeconfig,
+        options.kubeconfig_context,
+        (options.tls_cert, options.tls_key, options.tls_ca),
+        str(options.labels or ""),
+        str(options.namespace_labels or ""),
+        options.watch_pods,
+        options.noendpoints,
+        (options.apiserver_qps, options.apiserver_burst, options.apiserver_max_inflight),
+    )
+
+
 class Controller:
-    """The data source of one kubernetes plugin instance, and its lifecycle."""
+    """The data source of the kubernetes plugin, its lifecycle, and the instances using it."""
 
     def __init__(self, options: KubernetesOptions) -> None:
-        self.options = options
         self.index = ClusterIndex()
         self.source: Source
         if options.manifests:
@@ -122,17 +146,41 @@ class Controller:
             )
         else:
             self.source = ApiSource(options, self.index)
+        self.users = 0
+
+    @classmethod
+    def for_options(cls, options: KubernetesOptions, running: dict[Hashable, Any]) -> Controller:
+        """The running controller with the same API options, else a new one.
+
+        ``running`` is the process-wide table (``Runtime.shared``); a new controller enters it
+        when it starts and leaves it when its last user stops.
+        """
+        key = api_key(options)
+        shared = running.get(("kubernetes", key)) if key is not None else None
+        if isinstance(shared, cls) and shared.users > 0:
+            return shared
+        controller = cls(options)
+        controller._key = key
+        controller._running = running
+        return controller
+
+    _key: Hashable | None = None
+    _running: dict[Hashable, Any] | None = None
 
     def synced(self) -> bool:
         return self.source.synced()
 
-    async def start(self) -> None:
-        """Start the source and wait for its first sync, at most ``startup_timeout``."""
-        await self.source.start()
-        metrics.SOURCES.add(self)
-        timeout = self.options.startup_timeout_seconds
+    async def start(self, startup_timeout_seconds: float) -> None:
+        """Start the source if this is its first user, then wait for its first sync, at most
+        ``startup_timeout_seconds`` (at once when it has synced already)."""
+        self.users += 1
+        if self.users == 1:
+            await self.source.start()
+            metrics.SOURCES.add(self)
+            if self._key is not None and self._running is not None:
+                self._running.setdefault(("kubernetes", self._key), self)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + max(0.0, timeout)
+        deadline = loop.time() + max(0.0, startup_timeout_seconds)
         next_log = loop.time()
         while not self.synced():
             now = loop.time()
@@ -145,5 +193,11 @@ class Controller:
             await asyncio.sleep(min(_SYNC_POLL_SECONDS, deadline - now))
 
     async def stop(self) -> None:
+        """Stop the source when its last user stops."""
+        self.users -= 1
+        if self.users > 0:
+            return
+        if self._running is not None and self._running.get(("kubernetes", self._key)) is self:
+            del self._running[("kubernetes", self._key)]
         metrics.SOURCES.discard(self)
         await self.source.stop()

@@ -256,7 +256,7 @@ def _parse_stanza(c: Controller) -> KubernetesOptions:
 def setup(c: Controller) -> None:
     """Parse the stanza, build the data source, and add the handler to the chain."""
     options = parse(c)
-    controller = KubernetesController(options)
+    controller = KubernetesController.for_options(options, c.process.shared)
     config = c.config
 
     def local_ips() -> list[str]:
@@ -273,7 +273,7 @@ def setup(c: Controller) -> None:
             local_ips=local_ips,
         )
     )
-    c.on_startup(controller.start)
+    c.on_startup(functools.partial(controller.start, options.startup_timeout_seconds))
     c.on_shutdown(controller.stop)
 
 

@@ -384,7 +384,6 @@ async def test_api_faults_under_churn_and_load_serve_the_last_known_state_and_co
             assert load.answered > 500 and churn.changes > 50
 
 
-@pytest.mark.xfail(strict=True, reason="open bug: a reload while the API server is down swaps in an instance with an empty index")
 async def test_a_reload_while_the_api_server_is_down_keeps_serving_the_last_known_state(
     until: Until,
 ) -> None:

@@ -526,9 +526,9 @@ def kubernetes_corefile(generation: int, url: str) -> str:
 async def test_reloads_with_the_kubernetes_plugin_lose_no_cluster_answer_and_no_watch(
     until: Until,
 ) -> None:
-    """Each reload starts a new instance's informers (listed before it serves) and stops the
-    old ones: no cluster name goes unanswered in between, and the API server is left with
-    the watches of one instance, not of every instance ever started."""
+    """Each reload swaps in a new instance (sharing the running informers, as its API options
+    are unchanged) and stops the old one: no cluster name goes unanswered in between, and the
+    API server is left with the watches of one instance, not of every instance ever started."""
     service = "svc-a.default.svc.cluster.local."
     async with FakeAPIServer() as api:
         api.load(
@@ -563,6 +563,61 @@ async def test_reloads_with_the_kubernetes_plugin_lose_no_cluster_answer_and_no_
 
 async def _true(value: bool) -> bool:
     return value
+
+
+def list_requests(api: FakeAPIServer) -> int:
+    return sum(1 for r in api.requests if r.method == "GET" and not r.watch)
+
+
+async def test_a_reload_that_keeps_the_api_options_shares_the_informers_and_lists_nothing(
+    until: Until,
+) -> None:
+    """A reload that changes only serving options (here ``ttl``) starts from the data the
+    running informers hold: the API server sees no new list or watch, and the new instance
+    answers a name at once."""
+    async with FakeAPIServer() as api:
+        api.load(
+            [
+                fakeapi.namespace("default"),
+                fakeapi.service("default", "svc-a", "10.96.0.10"),
+            ]
+        )
+        async with serving(kubernetes_corefile(0, api.url)) as runtime:
+            await until(lambda: _true(api.watches() == 3), timeout=5.0)
+            lists = list_requests(api)
+            requests = len(api.requests)
+            await asyncio.wait_for(runtime.reload(source(kubernetes_corefile(1, api.url))), 5.0)
+            reply = await query(runtime.port(), "svc-a.default.svc.cluster.local.")
+            assert [rr.to_text() for rr in reply.answer] == [
+                "svc-a.default.svc.cluster.local. 6 IN A 10.96.0.10"
+            ]
+            assert list_requests(api) == lists
+            assert len(api.requests) == requests
+            assert api.watches() == 3
+
+
+async def test_a_reload_that_changes_the_api_options_lists_again_and_stops_the_old_watches(
+    until: Until,
+) -> None:
+    """A reload that changes what is watched (a ``labels`` selector) builds new informers,
+    which list before the new instance serves, and the old ones stop their watches."""
+    async with FakeAPIServer() as api:
+        api.load(
+            [
+                fakeapi.namespace("default"),
+                fakeapi.service("default", "svc-a", "10.96.0.10"),
+            ]
+        )
+        async with serving(kubernetes_corefile(0, api.url)) as runtime:
+            await until(lambda: _true(api.watches() == 3), timeout=5.0)
+            lists = list_requests(api)
+            labelled = kubernetes_corefile(0, api.url).replace(
+                "        ttl", "        labels environment notin (test)\n        ttl"
+            )
+            await asyncio.wait_for(runtime.reload(source(labelled)), 5.0)
+            assert list_requests(api) == lists + 3
+            assert any(r.query.get("labelSelector") == "environment notin (test)" for r in api.requests)
+            await until(lambda: _true(api.watches() == 3), timeout=5.0)
 
 
 def replaced_blocks(runtime: Runtime) -> int:

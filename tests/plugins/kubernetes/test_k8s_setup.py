@@ -328,7 +328,7 @@ def _run_setup(text: str):  # type: ignore[no-untyped-def]
         directive="kubernetes",
         dispenser=Dispenser(blocks[0].tokens("kubernetes"), file="Corefile"),
         config=config,
-        instance=SimpleNamespace(startup_hooks=[], shutdown_hooks=[], final_shutdown_hooks=[]),  # type: ignore[arg-type]
+        instance=SimpleNamespace(startup_hooks=[], shutdown_hooks=[], final_shutdown_hooks=[], process=SimpleNamespace(shared={})),  # type: ignore[arg-type]
     )
     k8s_setup.setup(c)
     return c
