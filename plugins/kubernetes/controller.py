@@ -170,9 +170,14 @@ class Controller:
     def synced(self) -> bool:
         return self.source.synced()
 
-    async def start(self, startup_timeout_seconds: float) -> None:
+    async def start(self, startup_timeout_seconds: float, *, reloading: bool = False) -> None:
         """Start the source if this is its first user, then wait for its first sync, at most
-        ``startup_timeout_seconds`` (at once when it has synced already)."""
+        ``startup_timeout_seconds`` (at once when it has synced already).
+
+        At the first start the server then starts unsynced, as CoreDNS does. In a reload it
+        fails instead: the running instance has data and keeps serving, where the new one
+        would only answer SERVFAIL.
+        """
         self.users += 1
         if self.users == 1:
             await self.source.start()
@@ -185,6 +190,12 @@ class Controller:
         while not self.synced():
             now = loop.time()
             if now >= deadline:
+                if reloading:  # the instance's shutdown hooks then stop this user
+                    raise PluginSetupError(
+                        "kubernetes",
+                        "not synced with the Kubernetes API within startup_timeout; "
+                        "the running configuration keeps serving",
+                    )
                 log.warning("starting server with unsynced Kubernetes API")
                 return
             if now >= next_log:

@@ -273,8 +273,23 @@ def setup(c: Controller) -> None:
             local_ips=local_ips,
         )
     )
-    c.on_startup(functools.partial(controller.start, options.startup_timeout_seconds))
-    c.on_shutdown(controller.stop)
+    process = c.process
+    started = False  # the shutdown hooks run after a failed start too, even of other plugins
+
+    async def start() -> None:
+        nonlocal started
+        reloading = process.instance is not None
+        started = True
+        await controller.start(options.startup_timeout_seconds, reloading=reloading)
+
+    async def stop() -> None:
+        nonlocal started
+        if started:
+            started = False
+            await controller.stop()
+
+    c.on_startup(start)
+    c.on_shutdown(stop)
 
 
 __all__ = ["parse", "setup"]

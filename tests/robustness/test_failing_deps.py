@@ -28,6 +28,7 @@ import gc
 import io
 import os
 import random
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -422,6 +423,56 @@ async def test_a_reload_while_the_api_server_is_down_keeps_serving_the_last_know
             assert load.failures == [], f"{len(load.failures)} wrong answers:\n" + "\n".join(
                 load.failures[:10]
             )
+
+
+async def test_a_reload_that_needs_new_informers_while_the_api_server_is_down_fails_and_keeps_serving(
+    until: Until,
+) -> None:
+    """A reload whose stanza watches something new (a ``labels`` selector) cannot share the
+    running informers; if those cannot list within ``startup_timeout`` the reload fails with
+    a clear error, and the running configuration keeps answering from its data."""
+    async with FakeAPIServer() as api:
+        api.load(cluster_objects())
+        text = kubernetes_corefile(api.url, "startup_timeout 300ms")
+        async with serving(text) as runtime:
+            await in_step(runtime, api, until)
+            await api.stop()
+            labelled = text.replace("startup_timeout", "labels tier in (web)\n        startup_timeout")
+            with pytest.raises(ClusterDNSError, match="plugin/kubernetes: not synced with the Kubernetes API within startup_timeout"):
+                await asyncio.wait_for(runtime.reload(CorefileSource(labelled, "Corefile")), 10.0)
+            for name, ip in STABLE.items():
+                assert await _answers(runtime.port(), f"{name}.stable.{S}", [ip])
+            await api.start()
+            await api.create(fakeapi.service("stable", "after-outage", "10.96.9.9"))
+            await until(
+                lambda: _answers(runtime.port(), f"after-outage.stable.{S}", ["10.96.9.9"]),
+                timeout=RECOVER_SECONDS,
+            )
+
+
+async def test_a_reload_failing_in_another_plugin_leaves_the_shared_informers_running(
+    until: Until,
+) -> None:
+    """The new instance shares the running informers; when its start fails later (here
+    *health* cannot bind its port) its shutdown hooks run, and they must not stop the
+    informers the running instance still uses: changes keep arriving."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        async with FakeAPIServer() as api:
+            api.load(cluster_objects())
+            text = kubernetes_corefile(api.url)
+            async with serving(text) as runtime:
+                await in_step(runtime, api, until)
+                broken = text.replace("    bind 127.0.0.1\n", f"    bind 127.0.0.1\n    health 127.0.0.1:{port}\n")
+                with pytest.raises((ClusterDNSError, OSError)):
+                    await asyncio.wait_for(runtime.reload(CorefileSource(broken, "Corefile")), 10.0)
+                await api.create(fakeapi.service("stable", "after-reload", "10.96.9.8"))
+                await until(
+                    lambda: _answers(runtime.port(), f"after-reload.stable.{S}", ["10.96.9.8"]),
+                    timeout=RECOVER_SECONDS,
+                )
 
 
 async def _answers(port: int, name: str, expected: list[str]) -> bool:
