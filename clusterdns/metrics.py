@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import platform
 import time
-from typing import Final
+from typing import Any, Final
 
 import prometheus_client
 from prometheus_client import (
@@ -92,6 +92,28 @@ def type_label(type_name: str) -> str:
     return type_name if type_name in MONITORED_TYPES else "other"
 
 
+#: The labelled series of each combination of label values seen, so that a query costs one
+#: dictionary lookup instead of six ``labels()`` calls (a quarter of a cache hit's time).
+#: ``do_requests`` is left out: its series must not exist before the first DO query.
+_series: dict[tuple[str, ...], tuple[Any, ...]] = {}
+
+
+def _series_for(
+    server: str, zone: str, view: str, proto: str, family: int, type_name: str, rcode: str, plugin: str
+) -> tuple[Any, ...]:
+    key = (server, zone, view, proto, str(family), type_label(type_name), rcode, plugin)
+    found = _series.get(key)
+    if found is None:
+        found = _series[key] = (
+            REQUESTS.labels(server, zone, view, proto, key[4], key[5]),
+            REQUEST_DURATION.labels(server, zone, view),
+            REQUEST_SIZE.labels(server, zone, view, proto),
+            RESPONSE_SIZE.labels(server, zone, view, proto),
+            RESPONSES.labels(server, zone, view, rcode, plugin),
+        )
+    return found
+
+
 def report(
     *,
     server: str,
@@ -108,13 +130,16 @@ def report(
     view: str = "",
 ) -> None:
     """Record one answered query in the core families (CoreDNS ``vars.Report``)."""
-    REQUESTS.labels(server, zone, view, proto, str(family), type_label(type_name)).inc()
+    requests, duration, request_sizes, response_sizes, responses = _series_for(
+        server, zone, view, proto, family, type_name, rcode, plugin
+    )
+    requests.inc()
     if do:
         DO_REQUESTS.labels(server, zone, view).inc()
-    REQUEST_DURATION.labels(server, zone, view).observe(time.perf_counter() - started)
-    REQUEST_SIZE.labels(server, zone, view, proto).observe(request_size)
-    RESPONSE_SIZE.labels(server, zone, view, proto).observe(response_size)
-    RESPONSES.labels(server, zone, view, rcode, plugin).inc()
+    duration.observe(time.perf_counter() - started)
+    request_sizes.observe(request_size)
+    response_sizes.observe(response_size)
+    responses.inc()
 
 
 def exposition() -> bytes:

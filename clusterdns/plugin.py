@@ -34,16 +34,27 @@ def client_wrote(rcode: int) -> bool:
 
 
 class ResponseWriter(Protocol):
-    """Where a handler writes its reply; wrappers intercept ``write_msg``."""
+    """Where a handler writes its reply; wrappers intercept ``write_msg``.
+
+    ``write_packed`` takes a reply whose records are already in wire form (a cache hit); it
+    must have the same effect as ``write_msg(reply.to_msg())``, only cheaper.
+    """
 
     @property
     def written(self) -> bool: ...
 
     def write_msg(self, msg: DNSRecord) -> None: ...
 
+    def write_packed(self, reply: wire.Prepacked) -> None: ...
+
 
 class WriterWrapper:
-    """Forwards everything to the wrapped writer; subclasses override ``write_msg``."""
+    """Forwards everything to the wrapped writer; subclasses override ``write_msg``.
+
+    A subclass that overrides only ``write_msg`` sees prepacked replies decoded into a
+    message, so it stays correct without knowing the fast path; one that can work on packed
+    records (or does not look at the reply) overrides ``write_packed`` too.
+    """
 
     __slots__ = ("inner",)
 
@@ -56,6 +67,12 @@ class WriterWrapper:
 
     def write_msg(self, msg: DNSRecord) -> None:
         self.inner.write_msg(msg)
+
+    def write_packed(self, reply: wire.Prepacked) -> None:
+        if type(self).write_msg is WriterWrapper.write_msg:
+            self.inner.write_packed(reply)
+        else:
+            self.write_msg(reply.to_msg())
 
 
 class NonWriter(WriterWrapper):
@@ -73,6 +90,9 @@ class NonWriter(WriterWrapper):
 
     def write_msg(self, msg: DNSRecord) -> None:
         self.msg = msg
+
+    def write_packed(self, reply: wire.Prepacked) -> None:
+        self.msg = reply.to_msg()
 
 
 class Handler:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -81,6 +82,8 @@ _OPT_FIXED = struct.Struct("!BHHIH")  # root name, type, class, ttl, rdlength
 
 # Label bytes that miekg/dns writes with a backslash in presentation format.
 _ESCAPED_WITH_BACKSLASH: Final = frozenset(b".'@;()\"\\ ")
+#: Bytes a label shows as themselves (printable ASCII that miekg/dns does not escape).
+_PLAIN: Final = bytes(b for b in range(0x21, 0x7F) if b not in _ESCAPED_WITH_BACKSLASH)
 
 
 class Malformed(enum.Enum):
@@ -190,6 +193,10 @@ def labels_to_text(labels: tuple[bytes, ...]) -> str:
     """Presentation form of a name, fully qualified (``.`` for the root)."""
     if not labels:
         return "."
+    joined = b".".join(labels)
+    # The common case in one C-level pass: nothing but the separators needs escaping.
+    if len(joined.translate(None, _PLAIN)) == len(labels) - 1:
+        return joined.decode("ascii") + "."
     return ".".join(label_to_text(label) for label in labels) + "."
 
 
@@ -503,6 +510,102 @@ def pack_reply(
                 edns = replace(query_edns, options=options)
                 return pack_reply(msg, query_edns=edns, limit=limit, udp=udp, ipv6=ipv6)
     return Packed(reply, written_size, cut)
+
+
+class PackedRR(tuple[int, bytes]):
+    """One record already in wire form (owner name uncompressed), with its type.
+
+    ``rtype`` lets writers reorder records (*loadbalance*) without decoding them.
+    """
+
+    __slots__ = ()
+
+    @property
+    def rtype(self) -> int:
+        return self[0]
+
+    @property
+    def data(self) -> bytes:
+        return self[1]
+
+
+def pack_records(records: Sequence[RR]) -> tuple[PackedRR, ...]:
+    """Records in the uncompressed form ``pack_reply`` sends them in when a reply fits."""
+    packed = []
+    for rr in records:
+        buf = _Buffer(False)
+        rr.pack(buf)
+        packed.append(PackedRR((rr.rtype, bytes(buf.data))))
+    return tuple(packed)
+
+
+Sections = tuple[Sequence[PackedRR], Sequence[PackedRR], Sequence[PackedRR]]
+
+
+@dataclass(slots=True)
+class Prepacked:
+    """A reply whose records are already packed: the fast path for answers served again.
+
+    A cache hit hands this to its writer instead of a ``DNSRecord``. ``flags`` are the
+    reply's header flags except those taken from the query (opcode, RD, CD), which are added
+    per client exactly as ``Request.reply`` adds them. ``finish`` builds the bytes for the
+    client when the plain uncompressed reply fits, which is what ``pack_reply`` would send;
+    otherwise (truncation or compression needed) the slow path packs ``to_msg()``.
+    """
+
+    query: Query
+    flags: int  # QR, AA, RA, AD and the rcode
+    sections: Sections  # answer, authority, additional (no OPT)
+
+    @property
+    def rcode(self) -> int:
+        return self.flags & 0xF
+
+    def header_flags(self) -> int:
+        query = self.query
+        opcode_bits = query.flags & 0x7800
+        flags = self.flags | opcode_bits
+        if not opcode_bits:
+            flags |= query.flags & (FLAG_RD | FLAG_CD)
+        return flags
+
+    def finish(self, *, limit: int, udp: bool, ipv6: bool) -> Packed | None:
+        """The reply as ``pack_reply`` would send it, or None when it must be shaped."""
+        query = self.query
+        question = question_wire(query.qname_labels, query.qtype, query.qclass)
+        answer, authority, additional = self.sections
+        records = b"".join([rr[1] for rr in answer] + [rr[1] for rr in authority] + [rr[1] for rr in additional])
+        size = HEADER_SIZE + len(question) + len(records)
+        edns = query.edns
+        opt = b""
+        if edns is not None:
+            opt = opt_record(edns.udp_size, edns.flags_ttl & 0xFF00, echoed_options(edns.options))
+        if udp:
+            limit = min(limit, MAX_UDP_PAYLOAD_IPV6 if ipv6 else MAX_UDP_PAYLOAD_IPV4)
+            if size + len(opt) > (1220 if ipv6 else 1480):
+                return None
+        if size + len(opt) > limit:
+            return None
+        header = _HEADER.pack(
+            query.id,
+            self.header_flags(),
+            1,
+            len(answer),
+            len(authority),
+            len(additional) + (1 if opt else 0),
+        )
+        return Packed(header + question + records + opt, size, False)
+
+    def to_msg(self) -> DNSRecord:
+        """The same reply as a dnslib message, for writers that need one."""
+        query = self.query
+        answer, authority, additional = self.sections
+        data = (
+            _HEADER.pack(query.id, self.header_flags(), 1, len(answer), len(authority), len(additional))
+            + question_wire(query.qname_labels, query.qtype, query.qclass)
+            + b"".join(rr[1] for section in self.sections for rr in section)
+        )
+        return DNSRecord.parse(data)
 
 
 def _without_option(options: bytes, code: int) -> bytes:

@@ -63,6 +63,23 @@ class ReplyWriter:
         )
         self.send(packed.wire)
 
+    def write_packed(self, reply: wire.Prepacked) -> None:
+        """The fast path: the records are packed already; only the header, question and OPT
+        are made for this client. Replies that need shaping take the slow path."""
+        req = self.req
+        if self.written:
+            self.write_msg(reply.to_msg())  # logs the second write
+            return
+        packed = reply.finish(limit=req.size, udp=req.proto == "udp", ipv6=req.family == 2)
+        if packed is None:
+            self.write_msg(reply.to_msg())
+            return
+        self.written = True
+        req.outcome = Outcome(
+            rcode=reply.rcode, flags=reply.header_flags(), size=packed.written_size, plugin=req.handler
+        )
+        self.send(packed.wire)
+
 
 def _unmap(host: str) -> str:
     """An IPv4 address seen on a dual-stack socket, written as IPv4 (as Go reports it)."""

@@ -198,7 +198,10 @@ class Cache(Handler):
             ttl = item.orig_ttl
         if stale and self.stale_ttl > 0:
             ttl = self.stale_ttl
-        w.write_msg(item.to_msg(req, ttl, do=do, ad=ad))
+        if item.rcode > 0xF:  # an extended rcode needs the OPT: the message path packs it
+            w.write_msg(item.to_msg(req, ttl, do=do, ad=ad))
+        else:
+            w.write_packed(item.to_packed(req, ttl, do=do, ad=ad))
         return wire.NOERROR
 
     # --- lookups --------------------------------------------------------------------------

@@ -4,7 +4,8 @@ An ``Item`` keeps what a reply is rebuilt from: rcode, the AD and RA bits, the t
 (OPT never kept; every record already carries the cache duration as TTL), when it was stored
 and for how long. A hit is rebuilt for the asking client with the remaining whole seconds as
 every record's TTL; the records for one TTL value are made once and reused while that second
-lasts, since records handed to a writer are never changed afterwards.
+lasts, since records handed to a writer are never changed afterwards. They are also kept packed
+(``to_packed``), so a hit costs a header and a question, not a dnslib pack of every record.
 
 ``Store`` is CoreDNS's sharded cache on ``cachetools.RRCache``: 256 shards, each holding
 ``max(CAPACITY // 256, 4)`` entries and evicting a random one when a new key arrives in a full
@@ -21,6 +22,7 @@ from typing import Final
 from cachetools import RRCache
 from dnslib import RR, DNSRecord
 
+from clusterdns import wire
 from clusterdns.request import Request
 
 #: How many shards a cache has (CoreDNS ``shardSize``).
@@ -58,6 +60,7 @@ class Item:
     __slots__ = (
         "rcode", "ad", "ra", "answer", "ns", "extra", "orig_ttl", "stored", "deps",
         "hits", "last_hit", "retry_after", "answering", "last_known_good", "_built_ttl", "_built",
+        "_packed",
     )  # fmt: skip
 
     def __init__(
@@ -93,6 +96,7 @@ class Item:
         self.last_known_good: Item | None = None
         self._built_ttl = self.orig_ttl
         self._built = (self.answer, self.ns, self.extra)
+        self._packed: wire.Sections | None = None
 
     def ttl(self, now: float) -> int:
         """Seconds left: the stored duration minus whole seconds elapsed (<= 0 when expired)."""
@@ -129,7 +133,28 @@ class Item:
                 tuple(with_ttl(rr, ttl) for rr in self.extra),
             )
             self._built_ttl = ttl
+            self._packed = None
         return self._built
+
+    def _packed_sections(self, ttl: int) -> wire.Sections:
+        built = self._sections(ttl)
+        packed = self._packed
+        if packed is None:
+            packed = self._packed = (
+                wire.pack_records(built[0]),
+                wire.pack_records(built[1]),
+                wire.pack_records(built[2]),
+            )
+        return packed
+
+    def to_packed(self, req: Request, ttl: int, *, do: bool, ad: bool) -> wire.Prepacked:
+        """``to_msg`` with the records in wire form, packed once per TTL value and reused."""
+        flags = wire.FLAG_QR | wire.FLAG_AA | self.rcode
+        if self.ra:
+            flags |= wire.FLAG_RA
+        if self.ad and (do or ad):
+            flags |= wire.FLAG_AD
+        return wire.Prepacked(req.query, flags, self._packed_sections(ttl))
 
     def to_msg(self, req: Request, ttl: int, *, do: bool, ad: bool) -> DNSRecord:
         """The reply for ``req``: its ID and question, AA set, every record at ``ttl``."""

@@ -164,6 +164,23 @@ class LoadBalanceWriter(WriterWrapper):
             return
         self.inner.write_msg(self.shuffle(msg))
 
+    def write_packed(self, reply: wire.Prepacked) -> None:
+        """The same reordering on packed records (their types are known without decoding);
+        ``prefer`` needs the addresses, so it takes the message path."""
+        if self.shuffle is not random_shuffle:
+            self.write_msg(reply.to_msg())
+            return
+        answer, authority, additional = reply.sections
+        if reply.rcode != wire.NOERROR or (len(answer) <= 1 and len(authority) <= 1 and len(additional) <= 1):
+            self.inner.write_packed(reply)
+            return
+        qtype = reply.query.qtype
+        if qtype == TYPE_AXFR or qtype == TYPE_IXFR:
+            self.inner.write_packed(reply)
+            return
+        sections = (round_robin(answer), round_robin(authority), round_robin(additional))  # type: ignore[arg-type]
+        self.inner.write_packed(wire.Prepacked(reply.query, reply.flags, sections))  # type: ignore[arg-type]
+
 
 class LoadBalance(Handler):
     """Passes every query on with a ``LoadBalanceWriter`` around the writer."""
