@@ -109,12 +109,13 @@ class Request:
     def reply(self, rcode: int = wire.NOERROR, *, authoritative: bool = False) -> DNSRecord:
         """An empty reply to this query: ID, opcode, RD and CD copied, question echoed."""
         query = self.query
-        opcode = query.opcode
-        header = DNSHeader(id=query.id, qr=1, opcode=opcode, rcode=rcode)
-        if opcode == wire.OPCODE_QUERY:
-            header.rd = 1 if query.flags & wire.FLAG_RD else 0
-            header.cd = 1 if query.flags & wire.FLAG_CD else 0
-        header.aa = 1 if authoritative else 0
+        opcode_bits = query.flags & 0x7800
+        bitmap = wire.FLAG_QR | opcode_bits | (rcode & 0xF)
+        if not opcode_bits:  # QUERY
+            bitmap |= query.flags & (wire.FLAG_RD | wire.FLAG_CD)
+        if authoritative:
+            bitmap |= wire.FLAG_AA
+        header = DNSHeader(id=query.id, bitmap=bitmap)  # one int, not dnslib's bit setters
         question = DNSQuestion(wire.question_label(query.qname_labels), query.qtype, query.qclass)
         return DNSRecord(header, [question])
 

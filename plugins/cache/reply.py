@@ -27,7 +27,7 @@ NO_RECORDS_TTL_SECONDS: Final = 5
 
 
 def _labels(label: DNSLabel) -> tuple[bytes, ...]:
-    return tuple(part.lower() for part in label.label)
+    return tuple(map(bytes.lower, label.label))
 
 
 def same_name(a: DNSLabel, b: DNSLabel) -> bool:

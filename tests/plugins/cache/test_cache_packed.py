@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from clusterdns import wire
 from clusterdns.request import Request
-from plugins.cache.item import Item
-from plugins.loadbalance.loadbalance import random_shuffle, round_robin
+from clusterdns.plugins.cache.item import Item
+from clusterdns.plugins.loadbalance.loadbalance import random_shuffle, round_robin
 
 OWNERS = ["web.demo.svc.cluster.local.", "_http._tcp.db.shop.svc.cluster.local.", "x.example.org."]
 
