@@ -92,11 +92,15 @@ class Kubernetes(Handler):
         index: ClusterIndex,
         synced: Callable[[], bool],
         local_ips: Callable[[], list[str]],
+        change_listeners: list[Callable[[], None]] | None = None,
     ) -> None:
         super().__init__(next)
         self.options = options
         self.index = index
         self.synced = synced
+        #: this instance's change listeners; setup connects them to the (shared) index while
+        #: the instance runs, so a replaced instance's callbacks do not stay behind
+        self.change_listeners = change_listeners if change_listeners is not None else index.listeners
         self.local_ips = local_ips
         # read on every query
         self.zones = options.zones
@@ -110,7 +114,7 @@ class Kubernetes(Handler):
 
     def on_change(self, callback: Callable[[], None]) -> None:
         """For a cache in front (DataChangeNotifier): called after every cluster change."""
-        self.index.listeners.append(callback)
+        self.change_listeners.append(callback)
 
     def auto_path(self, req: Request) -> list[str] | None:
         """For *autopath* (AutoPather): the client's search list, or None (see autopath.py)."""

@@ -37,6 +37,7 @@ import functools
 import math
 import re
 import struct
+from collections.abc import Callable
 from typing import Final
 
 from clusterdns import netif
@@ -258,6 +259,11 @@ def setup(c: Controller) -> None:
     options = parse(c)
     controller = KubernetesController.for_options(options, c.process.shared)
     config = c.config
+    change_listeners: list[Callable[[], None]] = []
+
+    def changed() -> None:
+        for listener in change_listeners:
+            listener()
 
     def local_ips() -> list[str]:
         """The server's own addresses: the bound ones, else every non-loopback one (NS glue)."""
@@ -271,6 +277,7 @@ def setup(c: Controller) -> None:
             index=controller.index,
             synced=controller.synced,
             local_ips=local_ips,
+            change_listeners=change_listeners,
         )
     )
     process = c.process
@@ -280,12 +287,14 @@ def setup(c: Controller) -> None:
         nonlocal started
         reloading = process.instance is not None
         started = True
+        controller.index.listeners.append(changed)
         await controller.start(options.startup_timeout_seconds, reloading=reloading)
 
     async def stop() -> None:
         nonlocal started
         if started:
             started = False
+            controller.index.listeners.remove(changed)
             await controller.stop()
 
     c.on_startup(start)

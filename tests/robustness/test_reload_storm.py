@@ -596,6 +596,23 @@ async def test_a_reload_that_keeps_the_api_options_shares_the_informers_and_list
             assert api.watches() == 3
 
 
+async def test_the_shared_index_keeps_the_change_listeners_of_the_running_instance_only(
+    until: Until,
+) -> None:
+    """Regression: with the informers shared, every reload's cache added a change listener to
+    the index and none was ever removed, so the index held every replaced instance's."""
+    async with FakeAPIServer() as api:
+        api.load([fakeapi.namespace("default"), fakeapi.service("default", "svc-a", "10.96.0.10")])
+        text = kubernetes_corefile(0, api.url).replace("    kubernetes", "    cache 30\n    kubernetes")
+        async with serving(text) as runtime:
+            await until(lambda: _true(api.watches() == 3), timeout=5.0)
+            (controller,) = [v for k, v in runtime.shared.items() if k[0] == "kubernetes"]
+            listeners = len(controller.index.listeners)
+            for generation in range(1, 6):
+                await runtime.reload(source(text.replace("ttl 5", f"ttl {5 + generation}")))
+            assert len(controller.index.listeners) == listeners
+
+
 async def test_a_reload_that_changes_the_api_options_lists_again_and_stops_the_old_watches(
     until: Until,
 ) -> None:
