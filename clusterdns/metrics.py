@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 import prometheus_client
@@ -140,6 +141,38 @@ def report(
     request_sizes.observe(request_size)
     response_sizes.observe(response_size)
     responses.inc()
+
+
+def replayer(
+    *,
+    server: str,
+    zone: str,
+    proto: str,
+    family: int,
+    type_name: str,
+    do: bool,
+    request_size: int,
+    rcode: str,
+    plugin: str,
+    response_size: int,
+    view: str = "",
+) -> Callable[[float], None]:
+    """``report`` for a replayed answer (server/replay.py): called with its duration."""
+    requests, duration, request_sizes, response_sizes, responses = _series_for(
+        server, zone, view, proto, family, type_name, rcode, plugin
+    )
+    do_requests = DO_REQUESTS.labels(server, zone, view) if do else None
+
+    def replayed(seconds: float) -> None:
+        requests.inc()
+        if do_requests is not None:
+            do_requests.inc()
+        duration.observe(seconds)
+        request_sizes.observe(request_size)
+        response_sizes.observe(response_size)
+        responses.inc()
+
+    return replayed
 
 
 def exposition() -> bytes:

@@ -46,6 +46,9 @@ class Request:
     mux: Any = field(default=None, init=False)
     depth: int = field(default=0, init=False)  # how many re-entries led to this request
     metadata: dict[str, Any] = field(default_factory=dict, init=False)
+    #: set by the server when this reply may be kept for replay (server/replay.py): the
+    #: cache says until when, loadbalance may veto, prometheus adds its metric updates
+    replay: Any = field(default=None, init=False)
     _msg: DNSRecord | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import registry
+from . import replay
 from ..corefile.address import ZoneAddress
 from ..plugin import Handler, PluginFactory
 
@@ -42,6 +43,8 @@ class BlockConfig:
     directives: list[str] = field(default_factory=list)
     #: log tracebacks of recovered failures at ERROR (*errors* ``stacktrace``)
     stacktrace: bool = False
+    #: the handlers whose answers the server may replay (server/replay.py)
+    replay_producers: frozenset[str] = frozenset()
 
     def add_plugin(self, directive: str, factory: PluginFactory) -> None:
         """Register a link of the chain (CoreDNS ``Config.AddPlugin``)."""
@@ -55,6 +58,7 @@ class BlockConfig:
             chain = factory(chain)
             self.handlers[chain.name] = chain
         self.chain = chain
+        self.replay_producers = replay.producers([name for name, _ in ordered])
 
     def handler(self, name: str) -> Handler | None:
         """The handler of directive ``name`` in this block, if loaded."""

@@ -18,6 +18,7 @@ from .. import registry
 from ..controller import Controller, Hook
 from ..corefile import Dispenser, parse, parse_key
 from ..errors import ConfigError, CorefileError, PluginSetupError
+from ..plugin import DataChangeNotifier
 from .config import BlockConfig, ListenAddress
 from .mux import Mux
 
@@ -97,7 +98,22 @@ def build(source: CorefileSource, *, process: Runtime, default_port: str) -> Ins
     for config in instance.blocks:
         config.compile()
     instance.muxes = _muxes(instance.blocks)
+    _forget_replies_on_change(instance)
     return instance
+
+
+def _forget_replies_on_change(instance: Instance) -> None:
+    """A data change drops every kept reply (replay.py), as it drops the cache's entries."""
+    muxes = list(instance.muxes.values())
+
+    def forget() -> None:
+        for mux in muxes:
+            mux.forget_replies()
+
+    for config in instance.blocks:
+        for handler in config.handlers.values():
+            if isinstance(handler, DataChangeNotifier):
+                handler.on_change(forget)
 
 
 def _muxes(blocks: list[BlockConfig]) -> dict[ListenAddress, Mux]:

@@ -24,6 +24,7 @@ from ..log import core_logger
 from ..plugin import NonWriter, client_wrote
 from ..request import Outcome, Request
 from .config import BlockConfig, ListenAddress
+from .replay import ReplayNote, ReplayTable
 
 Send = Callable[[bytes], None]
 #: How deep lookups may re-enter the server (CNAME chains through ExternalName services).
@@ -35,12 +36,13 @@ log = core_logger()
 class ReplyWriter:
     """The last writer of every chain: shapes the reply for the client and sends it."""
 
-    __slots__ = ("req", "send", "written")
+    __slots__ = ("req", "send", "written", "replayable_reply")
 
     def __init__(self, req: Request, send: Send) -> None:
         self.req = req
         self.send = send
         self.written = False
+        self.replayable_reply: bytes | None = None  # the reply sent, for replay.py
 
     def write_msg(self, msg: DNSRecord) -> None:
         if self.written:  # a reply per query: a second write is a plugin bug, not a packet
@@ -61,6 +63,7 @@ class ReplyWriter:
             size=packed.written_size,
             plugin=req.handler,
         )
+        self.replayable_reply = packed.wire
         self.send(packed.wire)
 
     def write_packed(self, reply: wire.Prepacked) -> None:
@@ -78,6 +81,7 @@ class ReplyWriter:
         req.outcome = Outcome(
             rcode=reply.rcode, flags=reply.header_flags(), size=packed.written_size, plugin=req.handler
         )
+        self.replayable_reply = packed.wire
         self.send(packed.wire)
 
 
@@ -86,6 +90,11 @@ def _unmap(host: str) -> str:
     if host.startswith("::ffff:") and "." in host:
         return host[7:]
     return host
+
+
+def _family(host: str) -> int:
+    """``Request.family`` of a client at ``host``."""
+    return 2 if ":" in _unmap(host) else 1
 
 
 def _badvers_reply(query: wire.Query) -> bytes:
@@ -112,6 +121,19 @@ class Mux:
         self.server = str(address)
         self.zones = zones
         self.accept_any_class = accept_any_class
+        #: kept replies per (transport, address family), see replay.py
+        self.replays: dict[tuple[str, int], ReplayTable] = {
+            (proto, family): ReplayTable() for proto in ("udp", "tcp") for family in (1, 2)
+        }
+
+    def replay(self, data: bytes, proto: str, remote: tuple) -> bytes | None:
+        """A kept reply for these exact query bytes from this kind of client, if any."""
+        return self.replays[proto, _family(remote[0])].answer(data)
+
+    def forget_replies(self) -> None:
+        """Drop every kept reply (the data behind them changed)."""
+        for table in self.replays.values():
+            table.clear()
 
     def match(self, name: str) -> tuple[str, BlockConfig] | None:
         """The most specific zone containing ``name`` (lower-cased FQDN), and its block."""
@@ -158,6 +180,8 @@ class Mux:
         chain = config.chain
         assert chain is not None
         req.handler = chain.name
+        if config.replay_producers:
+            req.replay = ReplayNote(config.replay_producers)
         try:
             rcode = await chain.serve_dns(req, writer)
         except PluginError as exc:
@@ -178,6 +202,10 @@ class Mux:
         if not client_wrote(rcode) and not writer.written:
             req.handler = ""
             writer.write_msg(req.reply(rcode))
+            return
+        note = req.replay
+        if note is not None and note.keep and not note.vetoed and writer.replayable_reply is not None:
+            self.replays[proto, req.family].keep(data, writer.replayable_reply, note)
 
     def _error(
         self, req: Request, writer: ReplyWriter, rcode: int, started: float, *, dropped: bool

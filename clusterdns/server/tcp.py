@@ -115,9 +115,12 @@ class TCPProtocol(asyncio.Protocol):
             took = True
             if length < 12:  # miekg/dns lets such clients hang: no reply, keep reading
                 continue
-            task = loop.create_task(
-                self.listener.mux.serve(message, "tcp", self.remote, self.local, self._send)
-            )
+            mux = self.listener.mux
+            replayed = mux.replay(message, "tcp", self.remote)
+            if replayed is not None:  # a kept reply: no task, no chain (replay.py)
+                self._send(replayed)
+                continue
+            task = loop.create_task(mux.serve(message, "tcp", self.remote, self.local, self._send))
             self.in_flight.add(task)
             task.add_done_callback(self._served)
         if len(self.in_flight) >= MAX_PIPELINED_PER_CONNECTION:

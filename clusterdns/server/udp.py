@@ -38,19 +38,23 @@ class UDPProtocol(asyncio.DatagramProtocol):
         self.local = (sockname[0], sockname[1])
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
+        transport = self.transport
+        assert transport is not None
+        mux = self.listener.mux
+        replayed = mux.replay(data, "udp", addr)
+        if replayed is not None:  # a kept reply: no task, no chain (replay.py)
+            if not transport.is_closing():
+                transport.sendto(replayed, addr)
+            return
         if len(self.in_flight) >= MAX_IN_FLIGHT:
             self.dropped += 1
             return
-        transport = self.transport
-        assert transport is not None
 
         def send(reply: bytes) -> None:
             if not transport.is_closing():
                 transport.sendto(reply, addr)
 
-        task = asyncio.get_running_loop().create_task(
-            self.listener.mux.serve(data, "udp", addr, self.local, send)
-        )
+        task = asyncio.get_running_loop().create_task(mux.serve(data, "udp", addr, self.local, send))
         self.in_flight.add(task)
         task.add_done_callback(self.in_flight.discard)
 

@@ -122,6 +122,11 @@ class Cache(Handler):
         self._watched: list[tuple[str, Generation]] = []
         self._refreshes: dict[Key, asyncio.Task[Refreshed]] = {}
         self._closed = False
+        #: whether the server may replay this cache's hits without asking it again: only when
+        #: a hit has no effect but counting (no prefetch, no serve_stale) on the real clock
+        self.replays_hits = (
+            now is time.monotonic and self.prefetch_amount == 0 and self.stale_window == 0
+        )
 
     # --- lifecycle ------------------------------------------------------------------------
     def watch(self, handlers: Iterable[object]) -> None:
@@ -176,6 +181,7 @@ class Cache(Handler):
         item = self._lookup(key, now, series)
         if item is None:
             downstream = req if ad else _with_ad(req)
+            downstream.replay = req.replay  # the writer decides (CacheWriter.note_replay)
             writer = CacheWriter(
                 w, cache=self, req=downstream, key=key, ad=ad, deps=self._deps(name),
                 origin=None if downstream is req else req,
@@ -198,11 +204,30 @@ class Cache(Handler):
             ttl = item.orig_ttl
         if stale and self.stale_ttl > 0:
             ttl = self.stale_ttl
+        note = req.replay
+        if note is not None:
+            if stale or not self.replays_hits:
+                note.veto()
+            else:  # this answer holds until the TTL countdown ticks (server/replay.py)
+                note.allow("cache", item.stored + int(now - item.stored) + 1)
+                note.effects.extend(self._hit_effects(series, key, item))
         if item.rcode > 0xF:  # an extended rcode needs the OPT: the message path packs it
             w.write_msg(item.to_msg(req, ttl, do=do, ad=ad))
         else:
             w.write_packed(item.to_packed(req, ttl, do=do, ad=ad))
         return wire.NOERROR
+
+    def _hit_effects(self, series: Series, key: Key, item: Item) -> tuple[Callable[[float], None], ...]:
+        """What ``_lookup`` counted for this hit, to be counted again for each replay."""
+        requests = series.requests
+        hits = series.hits_denial if self.denial.get(key) is item else series.hits_success
+        return (lambda _: requests.inc(), lambda _: hits.inc())
+
+    def miss_effects(self, server: str) -> tuple[Callable[[float], None], ...]:
+        """What ``_lookup`` counted for a miss, for replays of an answer never stored."""
+        series = self.series(server)
+        requests, misses = series.requests, series.misses
+        return (lambda _: requests.inc(), lambda _: misses.inc())
 
     # --- lookups --------------------------------------------------------------------------
     def _in_time(self, item: Item, now: float) -> bool:

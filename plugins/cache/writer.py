@@ -146,7 +146,19 @@ class CacheWriter(WriterWrapper):
             out.header.ad = 0
         if self.origin is not None:  # the plugin that answered is the one metrics name
             self.origin.handler = req.handler
+        self._note_replay()
         self.inner.write_msg(out)
+
+    def _note_replay(self) -> None:
+        """A stored answer is replayed from the next query on (a hit); one never stored may be
+        replayed now, with this miss's counting (server/replay.py)."""
+        note = self.req.replay
+        if note is None or self.refresh:
+            return
+        if self.item is not None:
+            note.veto()
+        else:
+            note.effects.extend(self.cache.miss_effects(self.req.server))
 
 
 class VerifyWriter(WriterWrapper):

@@ -163,8 +163,16 @@ class Kubernetes(Handler):
             reply.header.tc = 1
         reply.rr = records
         reply.ar = extra
+        self._vouch(req)
         w.write_msg(reply)
         return wire.NOERROR
+
+    def _vouch(self, req: Request) -> None:
+        """This answer came from the synced index alone: the server may repeat it until the
+        cluster changes (server/replay.py). An ExternalName lookup vetoes it (``_lookup``)."""
+        note = req.replay
+        if note is not None and self.synced():
+            note.allow("kubernetes")
 
     def _soa(self, q: Question) -> RR:
         return soa_record(q.zone_labels, self.ttl, self.index.serial)
@@ -173,6 +181,8 @@ class Kubernetes(Handler):
         """CoreDNS ``BackendError``: ``rcode`` with the zone's SOA, written, AA set."""
         reply = req.reply(rcode, authoritative=True)
         reply.auth = [self._soa(q)]
+        if rcode != wire.SERVFAIL:
+            self._vouch(req)
         w.write_msg(reply)
         return wire.NOERROR
 
@@ -241,6 +251,8 @@ class Kubernetes(Handler):
 
     async def _lookup(self, req: Request, name: str, qtype: int) -> DNSRecord | None:
         """Resolve a name through the whole server (CoreDNS ``upstream.Lookup``)."""
+        if req.replay is not None:
+            req.replay.veto()  # the target's answer is not ours to repeat
         mux = req.mux
         if mux is None:
             return None

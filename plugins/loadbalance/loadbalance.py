@@ -148,11 +148,12 @@ def preferring(shuffle: Shuffle, subnets: Sequence[Network]) -> Shuffle:
 class LoadBalanceWriter(WriterWrapper):
     """Reorders NOERROR replies (not zone transfers) on their way out."""
 
-    __slots__ = ("shuffle",)
+    __slots__ = ("shuffle", "req")
 
-    def __init__(self, inner: ResponseWriter, shuffle: Shuffle) -> None:
+    def __init__(self, inner: ResponseWriter, shuffle: Shuffle, req: Request | None = None) -> None:
         super().__init__(inner)
         self.shuffle = shuffle
+        self.req = req
 
     def write_msg(self, msg: DNSRecord) -> None:
         if msg.header.rcode != wire.NOERROR or not msg.questions:
@@ -162,7 +163,14 @@ class LoadBalanceWriter(WriterWrapper):
         if qtype == TYPE_AXFR or qtype == TYPE_IXFR:
             self.inner.write_msg(msg)
             return
+        if len(msg.rr) > 1 or len(msg.auth) > 1 or len(msg.ar) > 1:
+            self._veto_replay()
         self.inner.write_msg(self.shuffle(msg))
+
+    def _veto_replay(self) -> None:
+        """Each client gets its own order: never replay one (server/replay.py)."""
+        if self.req is not None and self.req.replay is not None:
+            self.req.replay.veto()
 
     def write_packed(self, reply: wire.Prepacked) -> None:
         """The same reordering on packed records (their types are known without decoding);
@@ -178,6 +186,7 @@ class LoadBalanceWriter(WriterWrapper):
         if qtype == TYPE_AXFR or qtype == TYPE_IXFR:
             self.inner.write_packed(reply)
             return
+        self._veto_replay()
         sections = (round_robin(answer), round_robin(authority), round_robin(additional))  # type: ignore[arg-type]
         self.inner.write_packed(wire.Prepacked(reply.query, reply.flags, sections))  # type: ignore[arg-type]
 
@@ -193,4 +202,4 @@ class LoadBalance(Handler):
         self.shuffle = preferring(random_shuffle, self.prefer) if self.prefer else random_shuffle
 
     async def serve_dns(self, req: Request, w: ResponseWriter) -> int:
-        return await self.serve_next(req, LoadBalanceWriter(w, self.shuffle))
+        return await self.serve_next(req, LoadBalanceWriter(w, self.shuffle, req))

@@ -46,7 +46,7 @@ class Metrics(Handler):
             rcode = status  # nothing (meant to be) written: the server answers with this rcode
         else:
             rcode = outcome.rcode if outcome is not None else wire.NOERROR
-        metrics.report(
+        labels = dict(
             server=req.server,
             zone=req.zone,
             proto=req.proto,
@@ -57,5 +57,8 @@ class Metrics(Handler):
             rcode=wire.rcode_name(rcode),
             plugin=outcome.plugin if outcome is not None else "",
             response_size=outcome.size if outcome is not None else 0,
-            started=started,
         )
+        metrics.report(**labels, started=started)  # type: ignore[arg-type]
+        note = req.replay
+        if note is not None and note.keep and not note.vetoed:
+            note.effects.append(metrics.replayer(**labels))  # type: ignore[arg-type]

@@ -86,6 +86,13 @@ class CountingMux:
         self.served += 1
         await self.inner.serve(data, proto, remote, local, send)
 
+    def replay(self, data: bytes, proto: str, remote: tuple) -> bytes | None:
+        """A kept reply is a datagram read and answered too (server/replay.py)."""
+        reply = self.inner.replay(data, proto, remote)
+        if reply is not None:
+            self.served += 1
+        return reply
+
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)
 

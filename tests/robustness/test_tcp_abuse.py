@@ -353,6 +353,10 @@ class HoldingMux:
         await self.inner.serve(data, proto, remote, local, send)
         self.served += 1
 
+    def replay(self, data: bytes, proto: str, remote: tuple) -> None:
+        """Never a kept reply: every query is held (server/replay.py)."""
+        return None
+
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)
 

@@ -1,0 +1,120 @@
+"""Replaying packed answers: a repeated query answered without running the chain again.
+
+Why: most of what a cluster DNS server answers is the same few thousand questions again and
+again, from the cache. Running the plugin chain for each one (a task, a Request, six writers,
+a dnslib message) costs ten times what sending the same bytes with a new ID costs. So when a
+chain answers from the *cache*, the server keeps the reply bytes and, until they could change,
+answers the very same query bytes (everything after the ID: flags, question with its case,
+EDNS) with them directly from the socket callback.
+
+The answer is exactly what the chain would write, because a reply is kept only when:
+
+* a *producer* vouched for it: *cache* answering from a fresh entry (no prefetch, no
+  serve_stale), until the next whole second of its TTL countdown; or *kubernetes* answering
+  from its synced index alone (no ExternalName target looked up through the server), until the
+  cluster data changes;
+* every handler in front of that producer is one whose effect is known
+  (``PASS_THROUGH``, and *cache* in front of *kubernetes* for the names it does not store), so a
+  Corefile with ``log``, ``rewrite``, ``hosts`` or anything else in front never replays;
+* nothing vetoed it: *loadbalance* vetoes replies whose order it shuffles, *cache* vetoes a
+  miss it stores (the next query is a hit, and that one is kept).
+
+A data change (a ``DataChangeNotifier`` such as *kubernetes*) drops every kept reply at once,
+as it drops the cache's entries; a reload builds new muxes with empty replay tables. The side
+effects of the skipped handlers are replayed too: each kept reply carries the metric updates
+the chain made (*prometheus*'s request, size and duration series, *cache*'s request and hit
+counters), which run again for every replayed answer.
+
+One difference remains, bounded by a second: an entry evicted from the cache (the cache is
+full) may still be replayed until its current TTL second ends, with the TTL it had.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+#: Handlers that may stand in front of a producer: prometheus records metrics (replayed),
+#: errors and any do nothing to an answer, loadbalance reorders (and then vetoes).
+PASS_THROUGH: Final = frozenset({"prometheus", "errors", "loadbalance", "any"})
+#: Replies kept per mux and transport before the table is emptied and starts again.
+MAX_ENTRIES: Final = 20_000
+
+Effect = Callable[[float], None]  # called with the replayed query's duration in seconds
+
+
+@dataclass(slots=True)
+class ReplayNote:
+    """What a request's chain says about replaying its reply (``Request.replay``)."""
+
+    producers: frozenset[str]  # the handlers whose answers this chain may replay
+    keep: bool = False  # a producer answered with something replayable
+    vetoed: bool = False  # a handler made this reply unrepeatable
+    until: float = float("inf")  # monotonic time the reply stops being valid
+    effects: list[Effect] = field(default_factory=list)
+
+    def allow(self, producer: str, until: float = float("inf")) -> None:
+        """``producer`` vouches that this answer holds until ``until`` (or a data change)."""
+        if producer in self.producers:
+            self.keep = True
+            self.until = min(self.until, until)
+
+    def veto(self) -> None:
+        self.vetoed = True
+
+
+@dataclass(slots=True)
+class Kept:
+    """A reply kept for replay."""
+
+    reply: bytes  # the whole reply; bytes 0-1 (the ID) are replaced per query
+    until: float
+    effects: tuple[Effect, ...]
+
+
+class ReplayTable:
+    """Kept replies of one mux and transport, keyed by the query bytes after the ID."""
+
+    __slots__ = ("entries",)
+
+    def __init__(self) -> None:
+        self.entries: dict[bytes, Kept] = {}
+
+    def answer(self, data: bytes) -> bytes | None:
+        """The reply to ``data`` if one is kept and still valid (its effects are run)."""
+        kept = self.entries.get(data[2:])
+        if kept is None:
+            return None
+        now = time.monotonic()  # the cache's clock
+        if now >= kept.until:
+            del self.entries[data[2:]]
+            return None
+        reply = data[:2] + kept.reply[2:]
+        elapsed = time.monotonic() - now
+        for effect in kept.effects:
+            effect(elapsed)
+        return reply
+
+    def keep(self, data: bytes, reply: bytes, note: ReplayNote) -> None:
+        if len(self.entries) >= MAX_ENTRIES:
+            self.entries.clear()
+        self.entries[data[2:]] = Kept(reply, note.until, tuple(note.effects))
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+
+def producers(chain_names: list[str]) -> frozenset[str]:
+    """The producers whose answers a chain (handler names, outermost first) may replay."""
+    found: set[str] = set()
+    for name in chain_names:
+        if name == "cache":
+            found.add(name)
+        elif name == "kubernetes":
+            found.add(name)
+            break
+        elif name not in PASS_THROUGH:
+            break
+    return frozenset(found)
