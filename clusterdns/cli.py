@@ -28,6 +28,7 @@ from .errors import ClusterDNSError
 from .log import configure, core_logger
 from .server.instance import CorefileSource
 from .server.runtime import Runtime
+from .workers import Workers, stop_when_orphaned, worker_number
 
 DEFAULT_COREFILE: Final = "Corefile"
 #: With no Corefile at all CoreDNS serves this on every name.
@@ -48,9 +49,11 @@ USAGE: Final = """Usage of clusterdns:
     \tQuiet mode (no initialization output)
   -version
     \tShow version
+  -workers int
+    \tServer processes sharing the DNS port (SO_REUSEPORT) (default 1)
 """
 
-_STRING_FLAGS: Final = {"conf", "dns.port", "p", "pidfile"}
+_STRING_FLAGS: Final = {"conf", "dns.port", "p", "pidfile", "workers"}
 _BOOL_FLAGS: Final = {"plugins", "quiet", "version"}
 log = core_logger()
 
@@ -67,6 +70,7 @@ class Options:
     plugins: bool = False
     quiet: bool = False
     version: bool = False
+    workers: int = 1
 
 
 def parse_args(argv: list[str]) -> tuple[Options, list[str]]:
@@ -103,6 +107,10 @@ def parse_args(argv: list[str]) -> tuple[Options, list[str]]:
                 options.conf = value
             elif name in {"dns.port", "p"}:
                 options.port = value
+            elif name == "workers":
+                if not value.isdigit() or int(value) < 1:
+                    raise UsageError(f'invalid value "{value}" for flag -workers: parse error')
+                options.workers = int(value)
             else:
                 options.pidfile = value
         elif name in {"h", "help"}:
@@ -134,22 +142,34 @@ def corefile_loader(conf: str | None, port: str, stdin: TextIO) -> tuple[Corefil
     return load(), load
 
 
-async def serve(options: Options, stdin: TextIO) -> int:
+async def serve(options: Options, stdin: TextIO, argv: list[str] | None = None) -> int:
     """Run the server until a signal stops it; return the exit code.
 
     Signals are trapped before the start, as CoreDNS traps them: the start can wait up to
     the kubernetes plugin's ``startup_timeout`` for the API, and a SIGTERM then must exit 0
-    and a SIGHUP must not kill the process.
+    and a SIGHUP must not kill the process. With ``-workers N`` this process then starts the
+    other N-1 (workers.py).
     """
     try:
         source, loader = corefile_loader(options.conf, options.port, stdin)
     except OSError as exc:
         print(f"{exc.strerror or exc}: {options.conf}", file=sys.stderr)
         return 1
-    runtime = Runtime(loader, default_port=options.port, quiet=options.quiet)  # type: ignore[arg-type]
+    number = worker_number()
+    if options.workers > 1 and source.path == "stdin":
+        print("-workers needs a Corefile file, not stdin", file=sys.stderr)
+        return 1
+    runtime = Runtime(
+        loader,  # type: ignore[arg-type]
+        default_port=options.port,
+        quiet=options.quiet or number > 0,
+        reuse_port=options.workers > 1,
+        serve_http=number == 0,
+    )
     loop = asyncio.get_running_loop()
+    workers = Workers()
     starting = loop.create_task(_start(runtime, source))
-    _trap_signals(runtime, starting)
+    _trap_signals(runtime, starting, workers)
     try:
         await starting
     except asyncio.CancelledError:  # SIGTERM or SIGINT before the start finished
@@ -158,13 +178,21 @@ async def serve(options: Options, stdin: TextIO) -> int:
     except (ClusterDNSError, OSError) as exc:
         print(str(exc), file=sys.stderr)
         return 1
-    if options.pidfile:
+    if options.pidfile and number == 0:
         try:
             with open(options.pidfile, "w", encoding="ascii") as file:
                 file.write(f"{os.getpid()}\n")
         except OSError as exc:
             log.error("Could not write pidfile: %s", exc)
+    watcher = None
+    if number == 0 and options.workers > 1:
+        await workers.start(options.workers, argv or [])
+    elif number > 0:
+        watcher = loop.create_task(stop_when_orphaned(runtime.stop))
     await runtime.stopped.wait()
+    if watcher is not None:
+        watcher.cancel()
+    await workers.wait()
     return 0
 
 
@@ -172,9 +200,10 @@ async def _start(runtime: Runtime, source: CorefileSource) -> None:
     await runtime.start(runtime.build(source))
 
 
-def _trap_signals(runtime: Runtime, starting: asyncio.Task[None]) -> None:
+def _trap_signals(runtime: Runtime, starting: asyncio.Task[None], workers: Workers) -> None:
     """CoreDNS's (caddy's) signal handling: TERM and INT stop gracefully, a second INT
-    forces, QUIT exits at once, USR1 reloads, HUP is ignored."""
+    forces, QUIT exits at once, USR1 reloads, HUP is ignored. TERM, INT and USR1 reach the
+    other workers too."""
     loop = asyncio.get_running_loop()
     interrupts = 0
     stop_task: asyncio.Task[None] | None = None
@@ -182,6 +211,7 @@ def _trap_signals(runtime: Runtime, starting: asyncio.Task[None]) -> None:
     def stop(message: str) -> None:
         nonlocal stop_task
         log.info("%s", message)
+        workers.signal(signal.SIGTERM)
         if not starting.done():
             starting.cancel()  # serve() then stops the runtime and exits 0
         elif stop_task is None:
@@ -211,7 +241,11 @@ def _trap_signals(runtime: Runtime, starting: asyncio.Task[None]) -> None:
     loop.add_signal_handler(signal.SIGTERM, stop, "SIGTERM: Shutting down servers then terminating")
     loop.add_signal_handler(signal.SIGINT, on_sigint)
     loop.add_signal_handler(signal.SIGQUIT, os._exit, 0)
-    loop.add_signal_handler(signal.SIGUSR1, lambda: loop.create_task(reload()))
+    def on_sigusr1() -> None:
+        workers.signal(signal.SIGUSR1)
+        loop.create_task(reload())
+
+    loop.add_signal_handler(signal.SIGUSR1, on_sigusr1)
     loop.add_signal_handler(signal.SIGHUP, lambda: None)
 
 
@@ -262,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  dns.{name}")
         return 0
     configure()
-    return int(_run(serve(options, sys.stdin)))
+    return int(_run(serve(options, sys.stdin, argv)))
 
 
 if __name__ == "__main__":

@@ -162,13 +162,19 @@ class _Server:
 
 
 class HttpServers:
-    """Every HTTP listener of the process, shared by address across plugins and reloads."""
+    """Every HTTP listener of the process, shared by address across plugins and reloads.
 
-    def __init__(self) -> None:
+    Disabled in the extra processes of ``-workers N``: only the first one serves HTTP.
+    """
+
+    def __init__(self, *, enabled: bool = True) -> None:
         self.servers: dict[str, _Server] = {}
+        self.enabled = enabled
 
     async def mount(self, address: str, path: str, route: Route, owner: object) -> None:
         """Serve ``path`` on ``address`` for ``owner``, starting the server if needed."""
+        if not self.enabled:
+            return
         server = self.servers.get(address)
         if server is None:
             server = _Server(address)

@@ -34,7 +34,7 @@ def _family_and_host(host: str) -> tuple[socket.AddressFamily, str, bool]:
     return socket.AF_INET, host, False
 
 
-def _bind(kind: socket.SocketKind, host: str, port: int) -> socket.socket:
+def _bind(kind: socket.SocketKind, host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     family, bind_host, dual = _family_and_host(host)
     try:
         sock = socket.socket(family, kind)
@@ -45,6 +45,8 @@ def _bind(kind: socket.SocketKind, host: str, port: int) -> socket.socket:
         sock = socket.socket(family, kind)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:  # -workers N: the kernel spreads queries over the processes
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0 if dual else 1)
         sock.bind((bind_host, port))
@@ -60,9 +62,10 @@ def _bind(kind: socket.SocketKind, host: str, port: int) -> socket.socket:
 class Listener:
     """The sockets of one listen address, served by the current ``mux``."""
 
-    def __init__(self, address: ListenAddress, mux: Mux) -> None:
+    def __init__(self, address: ListenAddress, mux: Mux, *, reuse_port: bool = False) -> None:
         self.address = address
         self.mux = mux
+        self.reuse_port = reuse_port
         self.port = address.port
         self.udp_transport: asyncio.DatagramTransport | None = None
         self.udp_protocol: UDPProtocol | None = None
@@ -72,10 +75,10 @@ class Listener:
     def bind(self) -> tuple[socket.socket, socket.socket]:
         """Bind UDP then TCP on the same port (retrying when port 0 picked a taken TCP port)."""
         for _ in range(_PORT_RETRIES):
-            udp = _bind(socket.SOCK_DGRAM, self.address.host, self.address.port)
+            udp = _bind(socket.SOCK_DGRAM, self.address.host, self.address.port, reuse_port=self.reuse_port)
             port = udp.getsockname()[1]
             try:
-                tcp = _bind(socket.SOCK_STREAM, self.address.host, port)
+                tcp = _bind(socket.SOCK_STREAM, self.address.host, port, reuse_port=self.reuse_port)
             except OSError as exc:
                 udp.close()
                 if self.address.port == 0 and exc.errno == errno.EADDRINUSE:

@@ -39,12 +39,16 @@ class Runtime:
         default_port: str = "53",
         quiet: bool = False,
         out: TextIO | None = None,
+        reuse_port: bool = False,
+        serve_http: bool = True,
     ) -> None:
         self.loader = loader
         self.default_port = default_port
         self.quiet = quiet
         self.out = out or sys.stdout
-        self.http = HttpServers()
+        #: ``-workers N``: DNS sockets shared with the other workers, HTTP only in the first
+        self.reuse_port = reuse_port
+        self.http = HttpServers(enabled=serve_http)
         self.instance: Instance | None = None
         self.listeners: dict[ListenAddress, Listener] = {}
         self.debug = False
@@ -66,7 +70,7 @@ class Runtime:
         await self._run_startup(instance)
         try:
             for address, mux in instance.muxes.items():
-                listener = Listener(address, mux)
+                listener = Listener(address, mux, reuse_port=self.reuse_port)
                 await listener.open()
                 self.listeners[address] = listener
         except BaseException:
@@ -116,7 +120,7 @@ class Runtime:
             try:
                 for address, mux in new.muxes.items():
                     if address not in self.listeners:
-                        listener = Listener(address, mux)
+                        listener = Listener(address, mux, reuse_port=self.reuse_port)
                         await listener.open()
                         self.listeners[address] = listener
                         opened.append(address)

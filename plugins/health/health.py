@@ -89,6 +89,8 @@ class Health:
     # --- lifecycle ----------------------------------------------------------------------
     async def start(self) -> None:
         await self.http.mount(self.address, "/health", self.route, self)
+        if not self.http.enabled:  # an extra -workers process: the first one serves /health
+            return
         self._probe_port = self.http.port(self.address)  # the bound port, for port 0 too
         self._task = asyncio.create_task(
             self._supervise(), name=f"health self-check {self.address}"

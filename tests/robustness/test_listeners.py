@@ -9,33 +9,17 @@ asks for, all on 127.0.0.1: no wildcard bind, no debug or profiling port.
 
 from __future__ import annotations
 
-import os
-import socket
-import struct
 from pathlib import Path
 from typing import Final
 
 import pytest
 
 from clusterdns.testing.process import clusterdns_process
+from clusterdns.testing.sockets import free_ports, listening_sockets
 
 ROOT: Final = Path(__file__).resolve().parents[2]
-TCP_LISTEN: Final = "0A"
-UDP_UNCONNECTED: Final = "07"
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/net/tcp").exists(), reason="needs Linux /proc")
-
-
-def free_ports(n: int) -> list[int]:
-    """Ports free on 127.0.0.1 now (three ``:0`` HTTP addresses would share one server)."""
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def corefile(health: int, ready: int, metrics: int) -> str:
@@ -61,38 +45,6 @@ def corefile(health: int, ready: int, metrics: int) -> str:
         "    loadbalance\n"
         "}\n"
     )
-
-
-def _address(hex_address: str) -> tuple[str, int]:
-    host, port = hex_address.split(":")
-    raw = bytes.fromhex(host)
-    if len(raw) == 4:
-        ip = socket.inet_ntop(socket.AF_INET, raw[::-1])
-    else:  # four host-order 32-bit words
-        ip = socket.inet_ntop(socket.AF_INET6, b"".join(struct.pack("<I", w) for w in struct.unpack(">4I", raw)))
-    return ip, int(port, 16)
-
-
-def listening_sockets(pid: int) -> set[tuple[str, str, int]]:
-    """(protocol, address, port) of every listening TCP and bound unconnected UDP socket."""
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:[") : -1])
-    found = set()
-    for table, wanted_state in (("tcp", TCP_LISTEN), ("tcp6", TCP_LISTEN), ("udp", UDP_UNCONNECTED), ("udp6", UDP_UNCONNECTED)):
-        lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
-        for line in lines:
-            fields = line.split()
-            local, state, inode = fields[1], fields[3], fields[9]
-            if inode in inodes and state == wanted_state:
-                ip, port = _address(local)
-                found.add((table.rstrip("6"), ip, port))
-    return found
 
 
 async def test_only_the_corefiles_listeners_are_open_and_only_where_it_says(tmp_path: Path) -> None:
