@@ -444,6 +444,7 @@ class Packed:
     wire: bytes
     written_size: int  # length as the plugin wrote it, before OPT shaping and truncation
     truncated: bool
+    compressed: bool = False  # names compressed to fit: records cannot be moved as they are
 
 
 def pack_reply(
@@ -485,16 +486,18 @@ def pack_reply(
     room = limit - len(opt)
 
     body, counts, cut = _pack_sections(msg, sections, compress=False, limit=None)
+    compressed = False
     written_size = len(body)
     if query_edns is not None and plugin_opts:
         written_size += 11 + len(_opt_rdata(plugin_opts[-1]))
     fragment_limit = 1220 if ipv6 else 1480
     if len(body) > room or (udp and len(body) + len(opt) > fragment_limit):
-        compressed, counts2, _ = _pack_sections(msg, sections, compress=True, limit=None)
-        if len(compressed) <= room:
-            body, counts = compressed, counts2
+        compressed_body, counts2, _ = _pack_sections(msg, sections, compress=True, limit=None)
+        if len(compressed_body) <= room:
+            body, counts = compressed_body, counts2
         else:
             body, counts, cut = _pack_sections(msg, sections, compress=True, limit=room)
+        compressed = True
     if cut:
         flags |= FLAG_TC
     arcount = counts[2] + (1 if opt else 0)
@@ -509,7 +512,7 @@ def pack_reply(
             if options != query_edns.options:
                 edns = replace(query_edns, options=options)
                 return pack_reply(msg, query_edns=edns, limit=limit, udp=udp, ipv6=ipv6)
-    return Packed(reply, written_size, cut)
+    return Packed(reply, written_size, cut, compressed)
 
 
 class PackedRR(tuple[int, bytes]):
@@ -606,6 +609,34 @@ class Prepacked:
             + b"".join(rr[1] for section in self.sections for rr in section)
         )
         return DNSRecord.parse(data)
+
+
+def split_reply(reply: bytes) -> tuple[bytes, Sections, bytes] | None:
+    """An uncompressed reply cut into its header and question, its records (answer,
+    authority, additional) and a final OPT record; None when it does not have that shape."""
+    try:
+        _, _, qdcount, ancount, nscount, arcount = _HEADER.unpack_from(reply)
+        offset = HEADER_SIZE
+        for _ in range(qdcount):
+            offset = _read_name(reply, offset)[1] + 4
+        head = reply[:offset]
+        sections: list[list[PackedRR]] = [[], [], []]
+        opt = b""
+        for index, count in enumerate((ancount, nscount, arcount)):
+            for _ in range(count):
+                end, rtype, *_ = _skip_rr(reply, offset)
+                if rtype == TYPE_OPT:
+                    opt = reply[offset:end]
+                else:
+                    if opt:
+                        return None  # the OPT is not last
+                    sections[index].append(PackedRR((rtype, reply[offset:end])))
+                offset = end
+    except (ValueError, struct.error):
+        return None
+    if offset != len(reply):
+        return None
+    return head, (sections[0], sections[1], sections[2]), opt
 
 
 def _without_option(options: bytes, code: int) -> bytes:

@@ -36,13 +36,14 @@ log = core_logger()
 class ReplyWriter:
     """The last writer of every chain: shapes the reply for the client and sends it."""
 
-    __slots__ = ("req", "send", "written", "replayable_reply")
+    __slots__ = ("req", "send", "written", "replayable_reply", "compressed")
 
     def __init__(self, req: Request, send: Send) -> None:
         self.req = req
         self.send = send
         self.written = False
         self.replayable_reply: bytes | None = None  # the reply sent, for replay.py
+        self.compressed = False
 
     def write_msg(self, msg: DNSRecord) -> None:
         if self.written:  # a reply per query: a second write is a plugin bug, not a packet
@@ -64,6 +65,7 @@ class ReplyWriter:
             plugin=req.handler,
         )
         self.replayable_reply = packed.wire
+        self.compressed = packed.compressed
         self.send(packed.wire)
 
     def write_packed(self, reply: wire.Prepacked) -> None:
@@ -205,7 +207,9 @@ class Mux:
             return
         note = req.replay
         if note is not None and note.keep and not note.vetoed and writer.replayable_reply is not None:
-            self.replays[proto, req.family].keep(data, writer.replayable_reply, note)
+            self.replays[proto, req.family].keep(
+                data, writer.replayable_reply, note, compressed=writer.compressed
+            )
 
     def _error(
         self, req: Request, writer: ReplyWriter, rcode: int, started: float, *, dropped: bool

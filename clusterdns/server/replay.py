@@ -16,8 +16,11 @@ The answer is exactly what the chain would write, because a reply is kept only w
 * every handler in front of that producer is one whose effect is known
   (``PASS_THROUGH``, and *cache* in front of *kubernetes* for the names it does not store), so a
   Corefile with ``log``, ``rewrite``, ``hosts`` or anything else in front never replays;
-* nothing vetoed it: *loadbalance* vetoes replies whose order it shuffles, *cache* vetoes a
-  miss it stores (the next query is a hit, and that one is kept).
+* nothing vetoed it: *cache* vetoes a miss it stores (the next query is a hit, and that one
+  is kept), *loadbalance* with ``prefer`` vetoes. Plain *loadbalance* leaves its reordering to
+  the replay: a kept reply is cut into its records once, and each replay shuffles them as
+  *loadbalance* shuffles a message (records sent uncompressed move freely; a compressed reply
+  that needs shuffling is not kept).
 
 A data change (a ``DataChangeNotifier`` such as *kubernetes*) drops every kept reply at once,
 as it drops the cache's entries; a reload builds new muxes with empty replay tables. The side
@@ -36,6 +39,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
+from ..wire import PackedRR, Sections, split_reply
+
 #: Handlers that may stand in front of a producer: prometheus records metrics (replayed),
 #: errors and any do nothing to an answer, loadbalance reorders (and then vetoes).
 PASS_THROUGH: Final = frozenset({"prometheus", "errors", "loadbalance", "any"})
@@ -43,6 +48,7 @@ PASS_THROUGH: Final = frozenset({"prometheus", "errors", "loadbalance", "any"})
 MAX_ENTRIES: Final = 20_000
 
 Effect = Callable[[float], None]  # called with the replayed query's duration in seconds
+Reorder = Callable[[list[PackedRR]], list[PackedRR]]
 
 
 @dataclass(slots=True)
@@ -54,6 +60,8 @@ class ReplayNote:
     vetoed: bool = False  # a handler made this reply unrepeatable
     until: float = float("inf")  # monotonic time the reply stops being valid
     effects: list[Effect] = field(default_factory=list)
+    #: reorders one section's packed records for each replay (*loadbalance*), if set
+    reorder: Reorder | None = None
 
     def allow(self, producer: str, until: float = float("inf")) -> None:
         """``producer`` vouches that this answer holds until ``until`` (or a data change)."""
@@ -72,6 +80,9 @@ class Kept:
     reply: bytes  # the whole reply; bytes 0-1 (the ID) are replaced per query
     until: float
     effects: tuple[Effect, ...]
+    #: for replies reordered per query: header and question, the records, the OPT record
+    parts: tuple[bytes, Sections, bytes] | None = None
+    reorder: Reorder | None = None
 
 
 class ReplayTable:
@@ -91,16 +102,28 @@ class ReplayTable:
         if now >= kept.until:
             del self.entries[data[2:]]
             return None
-        reply = data[:2] + kept.reply[2:]
+        if kept.reorder is None:
+            reply = data[:2] + kept.reply[2:]
+        else:
+            head, sections, opt = kept.parts  # type: ignore[misc]
+            reorder = kept.reorder
+            records = b"".join([rr[1] for section in sections for rr in reorder(list(section))])
+            reply = data[:2] + head[2:] + records + opt
         elapsed = time.monotonic() - now
         for effect in kept.effects:
             effect(elapsed)
         return reply
 
-    def keep(self, data: bytes, reply: bytes, note: ReplayNote) -> None:
+    def keep(self, data: bytes, reply: bytes, note: ReplayNote, *, compressed: bool) -> None:
+        """Keep ``reply`` for ``data`` as ``note`` allows."""
+        parts = None
+        if note.reorder is not None:
+            parts = None if compressed else split_reply(reply)
+            if parts is None:
+                return  # records that cannot be moved cannot be reordered per query
         if len(self.entries) >= MAX_ENTRIES:
             self.entries.clear()
-        self.entries[data[2:]] = Kept(reply, note.until, tuple(note.effects))
+        self.entries[data[2:]] = Kept(reply, note.until, tuple(note.effects), parts, note.reorder)
 
     def clear(self) -> None:
         self.entries.clear()

@@ -164,13 +164,19 @@ class LoadBalanceWriter(WriterWrapper):
             self.inner.write_msg(msg)
             return
         if len(msg.rr) > 1 or len(msg.auth) > 1 or len(msg.ar) > 1:
-            self._veto_replay()
+            self._note_replay()
         self.inner.write_msg(self.shuffle(msg))
 
-    def _veto_replay(self) -> None:
-        """Each client gets its own order: never replay one (server/replay.py)."""
-        if self.req is not None and self.req.replay is not None:
-            self.req.replay.veto()
+    def _note_replay(self) -> None:
+        """Each client gets its own order: a replay reorders the kept records the same way,
+        or, with ``prefer``, never replays (server/replay.py)."""
+        note = self.req.replay if self.req is not None else None
+        if note is None:
+            return
+        if self.shuffle is random_shuffle:
+            note.reorder = round_robin  # type: ignore[assignment]
+        else:
+            note.veto()
 
     def write_packed(self, reply: wire.Prepacked) -> None:
         """The same reordering on packed records (their types are known without decoding);
@@ -186,7 +192,7 @@ class LoadBalanceWriter(WriterWrapper):
         if qtype == TYPE_AXFR or qtype == TYPE_IXFR:
             self.inner.write_packed(reply)
             return
-        self._veto_replay()
+        self._note_replay()
         sections = (round_robin(answer), round_robin(authority), round_robin(additional))  # type: ignore[arg-type]
         self.inner.write_packed(wire.Prepacked(reply.query, reply.flags, sections))  # type: ignore[arg-type]
 

@@ -189,13 +189,27 @@ async def test_an_externalname_answer_that_asked_the_server_again_is_not_kept() 
         assert kept(srv.runtime) == 1
 
 
-async def test_shuffled_replies_are_never_kept() -> None:
-    """The headless db service has several endpoints: loadbalance orders them per query."""
-    async with run_corefile(corefile()) as srv:
+async def test_shuffled_replies_are_replayed_in_a_fresh_order_each_time() -> None:
+    """The headless db service has three endpoints: loadbalance orders them per query, and so
+    does the replay of its kept reply; the records themselves never change."""
+    async with run_corefile(corefile(cache=KUBEADM_CACHE)) as srv:
         name = "db.shop.svc.cluster.local."
-        reply = await query(srv.port, name)
-        assert len(reply.answer[0]) >= 2, reply.to_text()
+        first = await query(srv.port, name)
+        addresses = sorted(rr.address for rr in first.answer[0])
+        assert len(addresses) == 3 and kept(srv.runtime) == 1
+        orders = set()
+        for _ in range(40):
+            reply = await query(srv.port, name)
+            order = tuple(rr.address for rr in reply.answer[0])
+            assert sorted(order) == addresses
+            orders.add(order)
+        assert kept(srv.runtime) == 1
+        assert len(orders) > 1, "every replay had the same order"
+
+
+async def test_loadbalance_prefer_is_never_replayed() -> None:
+    text = corefile(cache=KUBEADM_CACHE).replace("    loadbalance\n", "    loadbalance {\n        prefer 10.244.1.0/24\n    }\n")
+    async with run_corefile(text) as srv:
         for _ in range(3):
-            await query(srv.port, name)
+            await query(srv.port, "db.shop.svc.cluster.local.")
         assert kept(srv.runtime) == 0
-        assert dns.rdatatype.A == reply.answer[0].rdtype
