@@ -87,7 +87,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -99,6 +98,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from clusterdns.testing.sockets import free_dns_port  # noqa: E402
+
 HOST = "127.0.0.1"
 ZONE = "cluster.local"
 NAMESPACES = [f"bench-{n}" for n in range(10)]
@@ -344,21 +346,6 @@ def common_conf(port: int, pid_file: Path) -> list[str]:
 
 
 # --- processes ------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A port free for UDP and TCP on 127.0.0.1 now."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind((HOST, 0))
-            port = udp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind((HOST, port))
-                except OSError:
-                    continue
-                return int(port)
-    raise RuntimeError("no free port")
 
 
 def pinned(argv: list[str], cpus: str | None) -> list[str]:
@@ -727,7 +714,7 @@ def bench(args: argparse.Namespace, work: Path, children: list[subprocess.Popen]
     recs = records(services)
     write_manifests(services, work / "synthetic")
     chosen = workloads(work, recs, services, args)
-    ports = {name: free_port() for name in ("clusterdns", "dnsmasq", "upstream", "health", "ready", "metrics")}
+    ports = {name: free_dns_port() for name in ("clusterdns", "dnsmasq", "upstream", "health", "ready", "metrics")}
     procs = start_servers(args, work, ports, recs, cpus, children)
 
     warnings: list[tuple[str, str]] = []  # (server, what)

@@ -74,6 +74,7 @@ from typing import Any, Final
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from clusterdns.testing.sockets import free_dns_port  # noqa: E402
 
 HOST: Final = "127.0.0.1"
 QUERY_TIMEOUT_SECONDS: Final = 2.0
@@ -455,28 +456,13 @@ async def load_worker(spec_path: str) -> None:
 # --- the orchestrator ------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A port free for UDP and TCP on 127.0.0.1 now."""
-    for _ in range(100):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind((HOST, 0))
-            port = udp.getsockname()[1]
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind((HOST, port))
-                except OSError:
-                    continue
-                return int(port)
-    raise RuntimeError("no free port")
-
-
 @dataclass
 class Ports:
-    dns: int = field(default_factory=free_port)
-    health: int = field(default_factory=free_port)
-    ready: int = field(default_factory=free_port)
-    metrics: int = field(default_factory=free_port)
-    upstream: int = field(default_factory=free_port)
+    dns: int = field(default_factory=free_dns_port)
+    health: int = field(default_factory=free_dns_port)
+    ready: int = field(default_factory=free_dns_port)
+    metrics: int = field(default_factory=free_dns_port)
+    upstream: int = field(default_factory=free_dns_port)
 
 
 def corefile(ports: Ports, api_url: str, generation: int) -> str:

@@ -115,32 +115,10 @@ def _series_for(
     return found
 
 
-def report(
-    *,
-    server: str,
-    zone: str,
-    proto: str,
-    family: int,
-    type_name: str,
-    do: bool,
-    request_size: int,
-    rcode: str,
-    plugin: str,
-    response_size: int,
-    started: float,
-    view: str = "",
-) -> None:
-    """Record one answered query in the core families (CoreDNS ``vars.Report``)."""
-    requests, duration, request_sizes, response_sizes, responses = _series_for(
-        server, zone, view, proto, family, type_name, rcode, plugin
-    )
-    requests.inc()
-    if do:
-        DO_REQUESTS.labels(server, zone, view).inc()
-    duration.observe(time.perf_counter() - started)
-    request_sizes.observe(request_size)
-    response_sizes.observe(response_size)
-    responses.inc()
+def report(*, started: float, **labels: Any) -> None:
+    """Record one answered query in the core families (CoreDNS ``vars.Report``); ``labels``
+    are ``replayer``'s arguments."""
+    replayer(**labels)(time.perf_counter() - started)
 
 
 def replayer(
@@ -157,7 +135,8 @@ def replayer(
     response_size: int,
     view: str = "",
 ) -> Callable[[float], None]:
-    """``report`` for a replayed answer (server/replay.py): called with its duration."""
+    """What ``report`` records, as a function of the query's duration: called once by
+    ``report``, and kept for every replay of the answer (server/replay.py)."""
     requests, duration, request_sizes, response_sizes, responses = _series_for(
         server, zone, view, proto, family, type_name, rcode, plugin
     )
