@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 import prometheus_client
@@ -22,12 +22,31 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
+from prometheus_client.registry import Collector
 
 from . import __version__
 
 prometheus_client.disable_created_metrics()  # Go's client has no *_created series
 
 REGISTRY: Final = CollectorRegistry(auto_describe=True)
+#: Called before every collection (a scrape, or a test reading a sample): replayed answers
+#: are counted in batches (server/replay.py) and added to their series here.
+BEFORE_COLLECT: Final[list[Callable[[], None]]] = []
+
+
+class _Flush(Collector):
+    """Registered first, so pending counts are in place before any family is read."""
+
+    def collect(self) -> Iterator[Any]:
+        for hook in BEFORE_COLLECT:
+            hook()
+        return iter(())
+
+    def describe(self) -> Iterator[Any]:
+        return iter(())
+
+
+REGISTRY.register(_Flush())
 ProcessCollector(registry=REGISTRY)
 PlatformCollector(registry=REGISTRY)
 
@@ -118,7 +137,22 @@ def _series_for(
 def report(*, started: float, **labels: Any) -> None:
     """Record one answered query in the core families (CoreDNS ``vars.Report``); ``labels``
     are ``replayer``'s arguments."""
-    replayer(**labels)(time.perf_counter() - started)
+    replayer(**labels)(1, time.perf_counter() - started)
+
+
+def _observe_many(histogram: Any, count: int, total: float, value: float) -> None:
+    """``count`` observations summing to ``total``, all in the bucket of ``value``: what
+    ``observe`` does ``count`` times, in one step (prometheus-client keeps per-bucket counts
+    and the sum; it has no bulk observe)."""
+    if count == 1:
+        histogram.observe(total)
+        return
+    histogram._raise_if_not_observable()
+    histogram._sum.inc(total)
+    for index, bound in enumerate(histogram._upper_bounds):
+        if value <= bound:
+            histogram._buckets[index].inc(count)
+            return
 
 
 def replayer(
@@ -134,22 +168,24 @@ def replayer(
     plugin: str,
     response_size: int,
     view: str = "",
-) -> Callable[[float], None]:
-    """What ``report`` records, as a function of the query's duration: called once by
-    ``report``, and kept for every replay of the answer (server/replay.py)."""
+) -> Callable[[int, float], None]:
+    """What ``report`` records, as a function of how many answers and their total duration:
+    called once by ``report``, and kept for the replays of the answer (server/replay.py)."""
     requests, duration, request_sizes, response_sizes, responses = _series_for(
         server, zone, view, proto, family, type_name, rcode, plugin
     )
     do_requests = DO_REQUESTS.labels(server, zone, view) if do else None
 
-    def replayed(seconds: float) -> None:
-        requests.inc()
+    def replayed(count: int, seconds: float) -> None:
+        """Record ``count`` answers taking ``seconds`` in all (each in the first duration
+        bucket when ``count`` > 1)."""
+        requests.inc(count)
         if do_requests is not None:
-            do_requests.inc()
-        duration.observe(seconds)
-        request_sizes.observe(request_size)
-        response_sizes.observe(response_size)
-        responses.inc()
+            do_requests.inc(count)
+        _observe_many(duration, count, seconds, TIME_BUCKETS[0])
+        _observe_many(request_sizes, count, request_size * count, request_size)
+        _observe_many(response_sizes, count, response_size * count, response_size)
+        responses.inc(count)
 
     return replayed
 

@@ -35,11 +35,16 @@ full) may still be replayed until its current TTL second ends, with the TTL it h
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
+from .. import metrics
 from ..wire import PackedRR, Sections, split_reply
+
+#: Replays faster than this (all of them, short of a stalled process) are counted in batches.
+FIRST_DURATION_BUCKET: Final = metrics.TIME_BUCKETS[0]
 
 #: Handlers that may stand in front of a producer: prometheus records metrics (replayed),
 #: errors and any do nothing to an answer, loadbalance reorders (and then vetoes).
@@ -47,7 +52,8 @@ PASS_THROUGH: Final = frozenset({"prometheus", "errors", "loadbalance", "any"})
 #: Replies kept per mux and transport before the table is emptied and starts again.
 MAX_ENTRIES: Final = 20_000
 
-Effect = Callable[[float], None]  # called with the replayed query's duration in seconds
+#: Called with a number of replays and their total duration in seconds.
+Effect = Callable[[int, float], None]
 Reorder = Callable[[list[PackedRR]], list[PackedRR]]
 
 
@@ -83,15 +89,32 @@ class Kept:
     #: for replies reordered per query: header and question, the records, the OPT record
     parts: tuple[bytes, Sections, bytes] | None = None
     reorder: Reorder | None = None
+    #: replays not yet added to the metrics, and their total duration
+    pending: int = 0
+    pending_seconds: float = 0.0
+
+    def flush(self) -> None:
+        """Add the pending replays to the metrics (in one step per series)."""
+        if self.pending:
+            count, seconds = self.pending, self.pending_seconds
+            self.pending, self.pending_seconds = 0, 0.0
+            for effect in self.effects:
+                effect(count, seconds)
 
 
 class ReplayTable:
-    """Kept replies of one mux and transport, keyed by the query bytes after the ID."""
+    """Kept replies of one mux and transport, keyed by the query bytes after the ID.
 
-    __slots__ = ("entries",)
+    A replay's metrics are counted on its entry and added to the series in one step when the
+    metrics are read (``metrics.BEFORE_COLLECT``) or the entry goes: counting a replay costs
+    an addition, where updating eight series cost most of the replay.
+    """
+
+    __slots__ = ("entries", "__weakref__")
 
     def __init__(self) -> None:
         self.entries: dict[bytes, Kept] = {}
+        _TABLES.add(self)
 
     def answer(self, data: bytes) -> bytes | None:
         """The reply to ``data`` if one is kept and still valid (its effects are run)."""
@@ -100,6 +123,7 @@ class ReplayTable:
             return None
         now = time.monotonic()  # the cache's clock
         if now >= kept.until:
+            kept.flush()
             del self.entries[data[2:]]
             return None
         if kept.reorder is None:
@@ -110,8 +134,12 @@ class ReplayTable:
             records = b"".join([rr[1] for section in sections for rr in reorder(list(section))])
             reply = data[:2] + head[2:] + records + opt
         elapsed = time.monotonic() - now
-        for effect in kept.effects:
-            effect(elapsed)
+        if elapsed < FIRST_DURATION_BUCKET:  # as every replay is, unless the process stalled
+            kept.pending += 1
+            kept.pending_seconds += elapsed
+        else:
+            for effect in kept.effects:
+                effect(1, elapsed)
         return reply
 
     def keep(self, data: bytes, reply: bytes, note: ReplayNote, *, compressed: bool) -> None:
@@ -122,11 +150,30 @@ class ReplayTable:
             if parts is None:
                 return  # records that cannot be moved cannot be reordered per query
         if len(self.entries) >= MAX_ENTRIES:
-            self.entries.clear()
+            self.clear()
+        replaced = self.entries.get(data[2:])
+        if replaced is not None:
+            replaced.flush()
         self.entries[data[2:]] = Kept(reply, note.until, tuple(note.effects), parts, note.reorder)
 
+    def flush(self) -> None:
+        for kept in self.entries.values():
+            kept.flush()
+
     def clear(self) -> None:
+        self.flush()
         self.entries.clear()
+
+
+_TABLES: weakref.WeakSet[ReplayTable] = weakref.WeakSet()
+
+
+def _flush_all() -> None:
+    for table in list(_TABLES):
+        table.flush()
+
+
+metrics.BEFORE_COLLECT.append(_flush_all)
 
 
 def producers(chain_names: list[str]) -> frozenset[str]:

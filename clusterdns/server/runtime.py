@@ -135,6 +135,7 @@ class Runtime:
             new.serving.set()
             if old is not None:
                 await self._run_hooks(old.shutdown_hooks)
+                _forget_replies(old)  # their pending metric counts are added now
                 del old
                 _free_replaced_instance()
             return new
@@ -152,6 +153,7 @@ class Runtime:
         await self._close_listeners(list(self.listeners))
         if instance is not None:
             await self._run_hooks(instance.shutdown_hooks)
+            _forget_replies(instance)
         await self.http.close_all()
         self.stopped.set()
 
@@ -186,6 +188,11 @@ class Runtime:
                 raise ValueError(f"{len(ports)} ports bound; name the listener")
             return ports.pop()
         return self.listeners[zone_or_address].port
+
+
+def _forget_replies(instance: Instance) -> None:
+    for mux in instance.muxes.values():
+        mux.forget_replies()
 
 
 def _free_replaced_instance() -> None:

@@ -217,17 +217,17 @@ class Cache(Handler):
             w.write_packed(item.to_packed(req, ttl, do=do, ad=ad))
         return wire.NOERROR
 
-    def _hit_effects(self, series: Series, key: Key, item: Item) -> tuple[Callable[[float], None], ...]:
+    def _hit_effects(self, series: Series, key: Key, item: Item) -> tuple[Callable[[int, float], None], ...]:
         """What ``_lookup`` counted for this hit, to be counted again for each replay."""
         requests = series.requests
         hits = series.hits_denial if self.denial.get(key) is item else series.hits_success
-        return (lambda _: requests.inc(), lambda _: hits.inc())
+        return (lambda count, _: requests.inc(count), lambda count, _: hits.inc(count))
 
-    def miss_effects(self, server: str) -> tuple[Callable[[float], None], ...]:
+    def miss_effects(self, server: str) -> tuple[Callable[[int, float], None], ...]:
         """What ``_lookup`` counted for a miss, for replays of an answer never stored."""
         series = self.series(server)
         requests, misses = series.requests, series.misses
-        return (lambda _: requests.inc(), lambda _: misses.inc())
+        return (lambda count, _: requests.inc(count), lambda count, _: misses.inc(count))
 
     # --- lookups --------------------------------------------------------------------------
     def _in_time(self, item: Item, now: float) -> bool:

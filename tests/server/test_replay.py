@@ -113,6 +113,42 @@ async def test_replayed_answers_are_counted_in_the_metrics_as_the_chain_counts_t
         assert [b - a for a, b in zip(before, after)] == [5, 5, 5, 5]
 
 
+async def test_replays_counted_in_batches_land_in_the_same_buckets_and_survive_a_reload() -> None:
+    """Replays are counted on their kept entry and added to the series when the metrics are
+    read; the histograms get the same buckets one ``observe`` per query would give, and a
+    reload (which drops the kept replies) loses none of the counts."""
+    async with run_corefile(corefile()) as srv:
+        await query(srv.port, WEB)
+        reply = await query_raw_udp(srv.port, raw_query(WEB, 1, edns=False))  # kept from here
+        assert reply is not None
+        size = len(reply)
+        server = "dns://127.0.0.1:0"
+        labels = dict(server=server, zone=".", view="", proto="udp")
+        le = next(b for b in (0, 100, 200, 300, 400, 511, 1023) if size <= b)
+        bucket = dict(labels, le=f"{float(le)}")
+        duration_first = dict(server=server, zone=".", view="", le="0.00025")
+        before = (
+            sample("coredns_dns_response_size_bytes_bucket", **bucket),
+            sample("coredns_dns_response_size_bytes_sum", **labels),
+            sample("coredns_dns_request_duration_seconds_bucket", **duration_first),
+            sample("coredns_dns_requests_total", server=server, zone=".", view="", proto="udp", family="1", type="A"),
+        )
+        for n in range(7):
+            assert await query_raw_udp(srv.port, raw_query(WEB, n, edns=False)) is not None
+        srv.write_corefile(corefile().replace("errors", "errors\n    any"))
+        await srv.runtime.reload()
+        after = (
+            sample("coredns_dns_response_size_bytes_bucket", **bucket),
+            sample("coredns_dns_response_size_bytes_sum", **labels),
+            sample("coredns_dns_request_duration_seconds_bucket", **duration_first),
+            sample("coredns_dns_requests_total", server=server, zone=".", view="", proto="udp", family="1", type="A"),
+        )
+        assert after[0] - before[0] == 7
+        assert after[1] - before[1] == 7 * size
+        assert after[2] - before[2] >= 7  # each replay takes microseconds
+        assert after[3] - before[3] == 7
+
+
 async def test_the_ttl_keeps_counting_down_while_answers_are_replayed() -> None:
     async with run_corefile(corefile()) as srv:
         first = await query(srv.port, WEB)
