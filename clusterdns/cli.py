@@ -165,6 +165,7 @@ async def serve(options: Options, stdin: TextIO, argv: list[str] | None = None) 
         quiet=options.quiet or number > 0,
         reuse_port=options.workers > 1,
         serve_http=number == 0,
+        freeze_heap=True,
     )
     loop = asyncio.get_running_loop()
     workers = Workers()
