@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 from pathlib import Path
 
 import dns.exception
@@ -14,6 +13,7 @@ import pytest
 from clusterdns import cli, registry
 from clusterdns.testing import query
 from clusterdns.testing.process import clusterdns_process
+from clusterdns.testing.sockets import free_dns_port
 
 
 @pytest.mark.parametrize(
@@ -100,14 +100,8 @@ async def test_corefile_from_stdin_and_startup_lines() -> None:
         assert await server.wait() == 0
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_quiet_hides_startup_lines_and_pidfile_is_written(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_dns_port()
     corefile = tmp_path / "Corefile"
     corefile.write_text(".:%d {\n whoami\n}\n" % port)
     pidfile = tmp_path / "pid"
@@ -120,7 +114,9 @@ async def test_quiet_hides_startup_lines_and_pidfile_is_written(tmp_path: Path) 
                 await query(port, "example.org", "A", timeout=0.2)
                 break
             except dns.exception.Timeout:
-                assert loop.time() < deadline, "server never answered"
+                if server.process.returncode is not None or loop.time() >= deadline:
+                    rest = await server.wait(5.0) if server.process.returncode is not None else None
+                    raise AssertionError(f"server never answered (exit {rest}):\n" + "\n".join(server.lines))
         assert pidfile.read_text().strip() == str(server.process.pid)
         server.signal(signal.SIGTERM)
         assert await server.wait() == 0
