@@ -22,7 +22,9 @@ The answer is exactly what the chain would write, because a reply is kept only w
   *loadbalance* shuffles a message (records sent uncompressed move freely; a compressed reply
   that needs shuffling is not kept).
 
-A data change (a ``DataChangeNotifier`` such as *kubernetes*) drops every kept reply at once,
+A reply is kept the second time its question is answered, so names asked once (a stream of
+pod addresses, a scan) do not push the hot ones out of the table. A data change (a
+``DataChangeNotifier`` such as *kubernetes*) drops every kept reply at once,
 as it drops the cache's entries; a reload builds new muxes with empty replay tables. The side
 effects of the skipped handlers are replayed too: each kept reply carries the metric updates
 the chain made (*prometheus*'s request, size and duration series, *cache*'s request and hit
@@ -51,6 +53,10 @@ FIRST_DURATION_BUCKET: Final = metrics.TIME_BUCKETS[0]
 PASS_THROUGH: Final = frozenset({"prometheus", "errors", "loadbalance", "any"})
 #: Replies kept per mux and transport before the table is emptied and starts again.
 MAX_ENTRIES: Final = 20_000
+#: Questions answered once, remembered so that the second answer is kept (a stream of names
+#: asked once, such as pod addresses, would otherwise fill the table and push the hot ones
+#: out); emptied when full.
+MAX_SEEN: Final = 50_000
 
 #: Called with a number of replays and their total duration in seconds.
 Effect = Callable[[int, float], None]
@@ -110,10 +116,11 @@ class ReplayTable:
     an addition, where updating eight series cost most of the replay.
     """
 
-    __slots__ = ("entries", "__weakref__")
+    __slots__ = ("entries", "seen", "__weakref__")
 
     def __init__(self) -> None:
         self.entries: dict[bytes, Kept] = {}
+        self.seen: set[bytes] = set()
         _TABLES.add(self)
 
     def answer(self, data: bytes) -> bytes | None:
@@ -143,7 +150,13 @@ class ReplayTable:
         return reply
 
     def keep(self, data: bytes, reply: bytes, note: ReplayNote, *, compressed: bool) -> None:
-        """Keep ``reply`` for ``data`` as ``note`` allows."""
+        """Keep ``reply`` for ``data`` as ``note`` allows, from the second time it is asked."""
+        key = data[2:]
+        if key not in self.seen:
+            if len(self.seen) >= MAX_SEEN:
+                self.seen.clear()
+            self.seen.add(key)
+            return
         parts = None
         if note.reorder is not None:
             parts = None if compressed else split_reply(reply)
@@ -151,10 +164,10 @@ class ReplayTable:
                 return  # records that cannot be moved cannot be reordered per query
         if len(self.entries) >= MAX_ENTRIES:
             self.clear()
-        replaced = self.entries.get(data[2:])
+        replaced = self.entries.get(key)
         if replaced is not None:
             replaced.flush()
-        self.entries[data[2:]] = Kept(reply, note.until, tuple(note.effects), parts, note.reorder)
+        self.entries[key] = Kept(reply, note.until, tuple(note.effects), parts, note.reorder)
 
     def flush(self) -> None:
         for kept in self.entries.values():
@@ -163,6 +176,7 @@ class ReplayTable:
     def clear(self) -> None:
         self.flush()
         self.entries.clear()
+        self.seen.clear()
 
 
 _TABLES: weakref.WeakSet[ReplayTable] = weakref.WeakSet()

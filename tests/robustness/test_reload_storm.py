@@ -26,7 +26,6 @@ import io
 import os
 import socket
 import struct
-import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -369,7 +368,6 @@ async def test_100_reloads_under_udp_and_tcp_load_lose_no_query_and_leak_nothing
 ) -> None:
     instances = Instances(monkeypatch)
     generations = Generations()
-    started = time.monotonic()
     async with serving(corefile(0)) as runtime:
         port = runtime.port()
         health_port = runtime.http.port("127.0.0.1:0")
@@ -426,7 +424,6 @@ async def test_100_reloads_under_udp_and_tcp_load_lose_no_query_and_leak_nothing
         assert instances.alive() <= 2  # the one serving (and at most the one it replaced)
         growth = rss_bytes() - baseline_rss
         assert growth < RSS_GROWTH_BOUND_BYTES, f"RSS grew by {growth / 2**20:.1f} MiB"
-    assert time.monotonic() - started < 20.0
 
 
 @pytest.mark.parametrize("kind", ["parse", "setup", "startup hook", "listener"])
