@@ -1,11 +1,11 @@
 """Replaying packed answers: a repeated query answered without running the chain again.
 
 Why: most of what a cluster DNS server answers is the same few thousand questions again and
-again, from the cache. Running the plugin chain for each one (a task, a Request, six writers,
-a dnslib message) costs ten times what sending the same bytes with a new ID costs. So when a
-chain answers from the *cache*, the server keeps the reply bytes and, until they could change,
-answers the very same query bytes (everything after the ID: flags, question with its case,
-EDNS) with them directly from the socket callback.
+again, from the cache or the cluster index. Running the plugin chain for each one (a task, a
+Request, several writers, a dnslib message) costs far more than sending the same bytes with a
+new ID. So when a chain answers from the cache or the index, the server keeps the reply bytes
+and, until they could change, answers the very same query bytes (everything after the ID:
+flags, question with its case, EDNS) with them directly from the socket callback.
 
 The answer is exactly what the chain would write, because a reply is kept only when:
 
@@ -28,7 +28,8 @@ pod addresses, a scan) do not push the hot ones out of the table. A data change 
 as it drops the cache's entries; a reload builds new muxes with empty replay tables. The side
 effects of the skipped handlers are replayed too: each kept reply carries the metric updates
 the chain made (*prometheus*'s request, size and duration series, *cache*'s request and hit
-counters), which run again for every replayed answer.
+or miss counters); its replays are counted on it and added to those series in one step
+whenever the metrics are read, and when the entry goes.
 
 One difference remains, bounded by a second: an entry evicted from the cache (the cache is
 full) may still be replayed until its current TTL second ends, with the TTL it had.
@@ -49,7 +50,7 @@ from ..wire import PackedRR, Sections, split_reply
 FIRST_DURATION_BUCKET: Final = metrics.TIME_BUCKETS[0]
 
 #: Handlers that may stand in front of a producer: prometheus records metrics (replayed),
-#: errors and any do nothing to an answer, loadbalance reorders (and then vetoes).
+#: errors and any do nothing to an answer, loadbalance reorders (redone at each replay).
 PASS_THROUGH: Final = frozenset({"prometheus", "errors", "loadbalance", "any"})
 #: Replies kept per mux and transport before the table is emptied and starts again.
 MAX_ENTRIES: Final = 20_000
@@ -124,7 +125,7 @@ class ReplayTable:
         _TABLES.add(self)
 
     def answer(self, data: bytes) -> bytes | None:
-        """The reply to ``data`` if one is kept and still valid (its effects are run)."""
+        """The reply to ``data`` if one is kept and still valid (the replay is counted)."""
         kept = self.entries.get(data[2:])
         if kept is None:
             return None
