@@ -116,11 +116,11 @@ async def test_replayed_answers_are_counted_in_the_metrics_as_the_chain_counts_t
         assert [b - a for a, b in zip(before, after)] == [5, 5, 5, 5]
 
 
-async def test_replays_counted_in_batches_land_in_the_same_buckets_and_survive_a_reload() -> None:
+async def test_replays_counted_in_batches_land_in_the_same_buckets_and_survive_a_reload(tmp_path: Path) -> None:
     """Replays are counted on their kept entry and added to the series when the metrics are
     read; the histograms get the same buckets one ``observe`` per query would give, and a
     reload (which drops the kept replies) loses none of the counts."""
-    async with run_corefile(corefile()) as srv:
+    async with run_corefile(corefile(), directory=str(tmp_path)) as srv:
         await query(srv.port, WEB)
         reply = await query_raw_udp(srv.port, raw_query(WEB, 1, edns=False))  # kept from here
         assert reply is not None
