@@ -146,7 +146,10 @@ class Controller:
             )
         else:
             self.source = ApiSource(options, self.index)
-        self.users = 0
+        self.users = 0  # instances started on this controller and not stopped yet
+        #: where a shared controller is listed while it runs (``for_options``), and its key
+        self._running: dict[Hashable, Any] | None = None
+        self._key: Hashable | None = None
 
     @classmethod
     def for_options(cls, options: KubernetesOptions, running: dict[Hashable, Any]) -> Controller:
@@ -163,9 +166,6 @@ class Controller:
         controller._key = key
         controller._running = running
         return controller
-
-    _key: Hashable | None = None
-    _running: dict[Hashable, Any] | None = None
 
     def synced(self) -> bool:
         return self.source.synced()
