@@ -29,7 +29,8 @@ class HttpReply:
 
 
 async def http_get(port: int, path: str, *, host: str = "127.0.0.1") -> HttpReply:
-    """One GET over a fresh loopback connection; raises ConnectionError when nothing listens."""
+    """One GET over a fresh loopback connection; raises ConnectionError when nothing listens,
+    or when the server closes the connection without a reply (it is shutting down)."""
 
     async def exchange() -> bytes:
         reader, writer = await asyncio.open_connection(host, port)
@@ -43,6 +44,8 @@ async def http_get(port: int, path: str, *, host: str = "127.0.0.1") -> HttpRepl
                 await writer.wait_closed()
 
     raw = await asyncio.wait_for(exchange(), HTTP_TIMEOUT_SECONDS)
+    if not raw:
+        raise ConnectionError(f"{host}:{port} closed the connection without a reply")
     head, _, body = raw.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split(" ")[1])
